@@ -1,0 +1,56 @@
+"""pydarknet: AlexeyAB's darknet (YOLO) built into a shared library behind a small, fast, safe Python API.
+
+>>> from pydarknet import Detector
+>>> with Detector("yolov3-tiny.cfg", "yolov3-tiny.weights", names="coco.names") as det:
+...     print(det.detect("dog.jpg"))
+
+Only the pieces that need the compiled library load it, and only when first used, so the pure-Python parts
+(``pydarknet.datasets``, ``pydarknet.boxes``, ``pydarknet.cfg`` ...) work without a build.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .errors import (  # noqa: F401  (re-exported)
+    ConfigError,
+    CudaError,
+    DarknetError,
+    DatasetError,
+    NamesError,
+    NativeLibraryError,
+    TrainingError,
+    WeightsError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; imported on first access (PEP 562)
+_LAZY = {
+    "Detector": ".detector",
+    "Detections": ".detections",
+    "Detection": ".detections",
+    "build_info": ".native",
+    "make_cfg": ".cfg",
+    "read_cfg": ".cfg",
+    "train": ".training",
+    "evaluate": ".evaluation",
+    "calc_anchors": ".anchors",
+}
+
+__all__ = sorted(
+    ["__version__", "ConfigError", "CudaError", "DarknetError", "DatasetError", "NamesError",
+     "NativeLibraryError", "TrainingError", "WeightsError", *_LAZY]
+)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
