@@ -1,0 +1,150 @@
+"""darknet's on-disk dataset format, read the way darknet itself reads it (AlexeyAB darknet, src/).
+
+* ``obj.data``: ``key = value`` lines; darknet deletes *every* whitespace character of a line (utils.c: strip),
+  so a path containing a space cannot be expressed there.
+* ``obj.names``: one class per line; line index = class id.
+* ``train.txt`` / ``valid.txt``: one image path per line; relative paths resolve against darknet's working
+  directory, not the obj.data folder.
+* label file: the image path with a few folder names rewritten and the extension replaced by ``.txt``
+  (utils.c: replace_image_to_label); lines ``<id> <x_centre> <y_centre> <width> <height>`` read with
+  ``fscanf("%d %f %f %f %f")``, which stops silently at the first malformed line.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import DatasetError
+
+__all__ = ["label_path_for", "read_data_file", "resolve_data_path", "read_names", "read_image_list",
+           "parse_label_text", "ParsedLabels", "format_label_lines", "write_data_file"]
+
+PathLike = Union[str, os.PathLike]
+
+# utils.c replace_image_to_label: folder rewrites, applied in this order
+_LABEL_FOLDER_REWRITES = [
+    ("/images/train2017/", "/labels/train2017/"),
+    ("/images/val2017/", "/labels/val2017/"),
+    ("/JPEGImages/", "/labels/"),
+    ("\\images\\train2017\\", "\\labels\\train2017\\"),
+    ("\\images\\val2017\\", "\\labels\\val2017\\"),
+    ("\\images\\train2014\\", "\\labels\\train2014\\"),
+    ("\\images\\val2014\\", "\\labels\\val2014\\"),
+    ("/images/train2014/", "/labels/train2014/"),
+    ("/images/val2014/", "/labels/val2014/"),
+    ("\\JPEGImages\\", "\\labels\\"),
+]
+# the only extensions darknet replaces by .txt (case-sensitive: ".Jpg" is not one of them)
+_LABEL_EXTENSIONS = (".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".bmp", ".BMP", ".ppm", ".PPM",
+                     ".tiff", ".TIFF")
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_LABEL_LINE = re.compile(rf"^\s*([-+]?\d+)\s+({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s*$")
+
+
+def label_path_for(image_path: PathLike) -> Optional[Path]:
+    """The label file darknet opens for ``image_path``, or None where darknet cannot infer one."""
+    text = os.fspath(image_path).strip(" \t")
+    for old, new in _LABEL_FOLDER_REWRITES:
+        text = text.replace(old, new)
+    for extension in _LABEL_EXTENSIONS:
+        if text.endswith(extension):
+            return Path(text[: -len(extension)] + ".txt")
+    return None
+
+
+def read_data_file(path: PathLike) -> Dict[str, str]:
+    """Parse an ``obj.data`` file like darknet's read_data_cfg (all whitespace removed from each line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"darknet data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DatasetError("expected a darknet .data file, got a folder", path=path) from None
+    options: Dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"\s", "", raw)
+        if not line or line[0] in "#;":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise DatasetError(f"line {number} is not 'key = value': {raw.strip()!r}", path=path)
+        options[key] = value
+    return options
+
+
+def resolve_data_path(value: str, data_file: PathLike) -> Path:
+    """Resolve a path from ``obj.data``: as darknet does (working directory) if it exists there, else relative
+    to the obj.data folder, which is what people usually mean."""
+    candidate = Path(value)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate.absolute()
+    return (Path(data_file).absolute().parent / candidate)
+
+
+def read_names(path: PathLike) -> List[str]:
+    """Class names, one per line, as darknet's get_labels reads them (CR stripped, trailing blank lines kept
+    out: darknet would count them as classes, which :mod:`check` reports separately)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"class names file not found: {path}") from None
+    lines = [line.rstrip("\r") for line in lines]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def read_image_list(path: PathLike) -> List[str]:
+    """Image paths of a train/valid list, as darknet's fgetl returns them (CR stripped, blank lines skipped)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image list not found: {path}") from None
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+@dataclass
+class ParsedLabels:
+    class_ids: np.ndarray          # (N,) int
+    boxes: np.ndarray              # (N, 4) normalised centre-xywh
+    malformed: List[Tuple[int, str]]  # (line number, line) of lines darknet's fscanf would stop at
+
+
+def parse_label_text(text: str) -> ParsedLabels:
+    """Parse a darknet label file; lines after the first malformed one are still parsed but reported."""
+    ids: List[int] = []
+    rows: List[List[float]] = []
+    malformed: List[Tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        match = _LABEL_LINE.match(line)
+        if not match:
+            malformed.append((number, line.rstrip("\r")))
+            continue
+        ids.append(int(match.group(1)))
+        rows.append([float(match.group(k)) for k in range(2, 6)])
+    return ParsedLabels(np.array(ids, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(-1, 4),
+                        malformed)
+
+
+def format_label_lines(class_ids, yolo_boxes) -> str:
+    """Label file text: one ``id xc yc w h`` line per box, LF endings, 6 decimals."""
+    return "".join(f"{int(c)} {b[0]:.6f} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f}\n"
+                   for c, b in zip(class_ids, np.asarray(yolo_boxes, dtype=np.float64).reshape(-1, 4)))
+
+
+def write_data_file(path: PathLike, classes: int, train: PathLike, valid: PathLike, names: PathLike,
+                    backup: PathLike) -> None:
+    lines = [f"classes = {classes}", f"train = {os.fspath(train)}", f"valid = {os.fspath(valid)}",
+             f"names = {os.fspath(names)}", f"backup = {os.fspath(backup)}"]
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")

@@ -1,0 +1,109 @@
+"""File-system helpers shared by the writers and the downloader: all-or-nothing output and links."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Iterator, Union
+
+from ..errors import DatasetError
+
+__all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "atomic_write_bytes", "place_file",
+           "safe_file_stem"]
+
+PathLike = Union[str, os.PathLike]
+LINK_MODES = ("hardlink", "symlink", "copy")
+
+
+def check_output_dir(out_dir: PathLike, overwrite: bool) -> Path:
+    """Absolute output folder; refuses a non-empty one unless ``overwrite`` and a file in its place."""
+    out_dir = Path(os.path.abspath(out_dir))
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise DatasetError("output path exists and is not a folder", path=out_dir)
+        if not overwrite and any(out_dir.iterdir()):
+            raise DatasetError("output folder is not empty (choose another one, or pass overwrite=True / "
+                               "--overwrite to replace it)", path=out_dir)
+    return out_dir
+
+
+@contextlib.contextmanager
+def staged_output_dir(out_dir: PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to ``out_dir``; on success it replaces ``out_dir`` in one rename.
+
+    If the body raises, the temporary folder is deleted and ``out_dir`` is untouched, so a failed conversion
+    never leaves a half-written dataset behind.  Being a sibling keeps the final rename on one file system.
+    """
+    out_dir = check_output_dir(out_dir, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        yield staging
+        if out_dir.exists():
+            # rename the old folder aside first: os.replace cannot replace a non-empty folder
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, old / "dataset")
+            os.replace(staging, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` either does not exist or holds all of ``data``."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def place_file(source: PathLike, destination: PathLike, mode: str) -> str:
+    """Put ``source`` at ``destination`` by hard link, symbolic link (absolute) or copy.
+
+    A hard link that the file system refuses (another device, no link support) becomes a copy.  Returns the
+    method actually used: "hardlink", "symlink" or "copy".
+    """
+    source = Path(source)
+    if mode == "hardlink":
+        try:
+            os.link(source, destination)
+            return "hardlink"
+        except OSError:
+            if not source.exists():
+                raise FileNotFoundError(f"image not found: {source}") from None
+    elif mode == "symlink":
+        if not source.exists():
+            raise FileNotFoundError(f"image not found: {source}")
+        os.symlink(source.absolute(), destination)
+        return "symlink"
+    elif mode != "copy":
+        raise ValueError(f"link must be one of {', '.join(LINK_MODES)}, got {mode!r}")
+    try:
+        shutil.copyfile(source, destination)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {source}") from None
+    return "copy"
+
+
+def safe_file_stem(text: str, max_length: int = 120) -> str:
+    """A file name stem of ASCII letters, digits, '.', '_' and '-' only.
+
+    Output names must survive old darknet builds (no spaces) and any file system or shell (no '&', umlauts, ...):
+    'red bull/img000001' -> 'red_bull_img000001', 'würth' -> 'wurth'.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_text).strip("._-")
+    return stem[:max_length] or "image"
