@@ -29,10 +29,9 @@ import math
 import operator
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigError
 
@@ -337,8 +336,11 @@ class Cfg:
         """Write the file atomically (a temporary file in the same folder, then a rename)."""
         if path is None and self.path is None:
             raise ConfigError("Cfg.save() needs a path: this cfg has none yet")
+        from .datasets.fsutil import atomic_write_bytes  # lazily: reading cfgs needs none of datasets' imports
+
         target = Path(path if path is not None else self.path)  # type: ignore[arg-type]
-        _atomic_write(target, self.to_bytes())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, self.to_bytes())
         self.set_path(target)
         return target
 
@@ -462,23 +464,6 @@ def read_cfg(path: PathLike) -> Cfg:
     except IsADirectoryError:
         raise ConfigError("is a folder, not a cfg file", path=path) from None
     return Cfg.parse(data.decode("utf-8", "surrogateescape"), path)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def anchor_pairs(anchors, path: Optional[str] = None) -> List[Tuple[float, float]]:
