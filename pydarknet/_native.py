@@ -1,0 +1,173 @@
+"""The cffi binding of libpydarknet: finding and loading the library, and turning its errors into exceptions.
+
+The declarations come from the library's own header (``pdn_api.h``, installed beside it), so they cannot drift
+from the C side; the library's ABI number is checked on load.  The library is loaded with local symbol scope
+(RTLD_LOCAL): darknet's many generic symbol names stay out of the process's global namespace, and loading it
+globally after ``import cv2`` has been seen to crash inside cuDNN handle creation (CUDA 13, cuDNN 9.19,
+opencv-python-headless 5.0).
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import re
+import site
+import sys
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from cffi import FFI
+
+from .errors import (ConfigError, CudaError, DarknetError, NativeLibraryError, WeightsError)
+
+ABI_VERSION = 1
+LIB_DIR = Path(__file__).resolve().parent / "_lib"
+HEADER_NAME = "pdn_api.h"
+
+if sys.platform == "win32":
+    LIBRARY_NAME = "pydarknet.dll"
+elif sys.platform == "darwin":
+    LIBRARY_NAME = "libpydarknet.dylib"
+else:
+    LIBRARY_NAME = "libpydarknet.so"
+
+# error kinds of pdn_api.h
+ERR_CONFIG, ERR_WEIGHTS, ERR_CUDA, ERR_MEMORY, ERR_INPUT, ERR_INTERNAL, ERR_FILE = range(1, 8)
+
+_load_lock = threading.Lock()
+_loaded = None  # (ffi, lib)
+
+
+def library_path() -> Path:
+    """Where libpydarknet is: $PYDARKNET_LIBRARY, else beside this module (installed or built in place)."""
+    override = os.environ.get("PYDARKNET_LIBRARY")
+    return Path(override) if override else LIB_DIR / LIBRARY_NAME
+
+
+def _cdef(header: Path) -> str:
+    text = header.read_text()
+    match = re.search(r"/\* ---- cffi cdef begin ---- \*/(.*)/\* ---- cffi cdef end ---- \*/", text, re.S)
+    if not match:
+        raise NativeLibraryError(f"{header} has no cffi declaration block", path=header)
+    return match.group(1)
+
+
+def _site_dirs() -> List[str]:
+    dirs = list(sys.path)
+    try:
+        dirs += site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:  # some embedded/virtualenv setups
+        pass
+    return [d for d in dict.fromkeys(dirs) if d and os.path.isdir(d)]
+
+
+def _preload_from_wheels(soname: str) -> bool:
+    """Load a CUDA library (e.g. libcudnn.so.9) shipped by an nvidia-* wheel, so the loader finds it by soname."""
+    for base in _site_dirs():
+        for candidate in glob.glob(os.path.join(base, "nvidia", "*", "lib", soname)):
+            try:
+                ctypes.CDLL(candidate)  # RTLD_LOCAL: only satisfies the soname lookup, exports nothing globally
+                return True
+            except OSError:
+                continue
+    return False
+
+
+def _dlopen(ffi: FFI, path: Path):
+    if sys.platform == "win32":
+        os.add_dll_directory(str(path.parent))
+        for var in ("CUDA_PATH", "CUDNN_PATH"):
+            if os.environ.get(var) and os.path.isdir(os.path.join(os.environ[var], "bin")):
+                os.add_dll_directory(os.path.join(os.environ[var], "bin"))
+    tried = set()
+    while True:
+        try:
+            return ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_LOCAL)
+        except OSError as exc:
+            missing = re.search(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object", str(exc))
+            if missing and missing.group(1) not in tried:
+                tried.add(missing.group(1))
+                if _preload_from_wheels(missing.group(1)):
+                    continue
+            raise NativeLibraryError(
+                f"cannot load {path}: {exc}. If it names a CUDA library (libcudnn, libcublas...), install it "
+                f"(e.g. pip install nvidia-cudnn-cu12) or rebuild with PYDARKNET_CUDA=OFF.", path=path) from exc
+
+
+def load():
+    """The (ffi, lib) pair, loaded once per process."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    with _load_lock:
+        if _loaded is not None:
+            return _loaded
+        path = library_path()
+        header = path.parent / HEADER_NAME
+        if not path.is_file() or not header.is_file():
+            raise NativeLibraryError(
+                f"libpydarknet is not built: {path} is missing. Install the package with `pip install .` from a "
+                f"checkout with the darknet submodule (git submodule update --init darknet).", path=path)
+        ffi = FFI()
+        ffi.cdef(_cdef(header))
+        lib = _dlopen(ffi, path)
+        version = lib.pdn_abi_version()
+        if version != ABI_VERSION:
+            raise NativeLibraryError(
+                f"{path} has ABI version {version}, this pydarknet expects {ABI_VERSION}: rebuild it "
+                f"(pip install . again)", path=path)
+        _loaded = (ffi, lib)
+        return _loaded
+
+
+def last_error() -> str:
+    ffi, lib = load()
+    return ffi.string(lib.pdn_last_error()).decode("utf-8", "replace")
+
+
+def raise_last_error(action: str, cfg: Optional[os.PathLike] = None, weights: Optional[os.PathLike] = None):
+    """Raise the exception matching the library's last error on this thread."""
+    ffi, lib = load()
+    kind = lib.pdn_last_error_kind()
+    message = last_error()
+    first_line, _, details = message.partition("\n")
+    if kind == ERR_MEMORY:
+        raise MemoryError(f"{action}: {message}")
+    if kind == ERR_INPUT:
+        raise ValueError(f"{action}: {message}")
+    if kind == ERR_CUDA:
+        raise CudaError(f"{action}: CUDA failed", darknet_message=message)
+    if kind == ERR_WEIGHTS:
+        raise WeightsError(f"{action}: {first_line}", path=weights, darknet_message=details)
+    if kind == ERR_CONFIG:
+        raise ConfigError(f"{action}: darknet rejected the cfg", path=cfg, darknet_message=message)
+    if kind == ERR_FILE:
+        raise DarknetError(f"{action}: {first_line}", darknet_message=details)
+    raise DarknetError(f"{action} failed", darknet_message=message)
+
+
+def build_info() -> Dict:
+    """What the installed libpydarknet was built with: CUDA, cuDNN, FP16, architectures, OpenMP, AVX2, darknet's
+    commit, and whether darknet's exit() calls are intercepted on this platform."""
+    ffi, lib = load()
+    info = json.loads(ffi.string(lib.pdn_build_info()).decode())
+    info["library"] = str(library_path())
+    return info
+
+
+def cuda_devices() -> List[Dict]:
+    """The GPUs the CUDA runtime sees now (empty for a CPU build or without a driver)."""
+    ffi, lib = load()
+    count = lib.pdn_cuda_device_count()
+    devices = []
+    for i in range(max(count, 0)):
+        name = ffi.new("char[256]")
+        major, minor = ffi.new("int *"), ffi.new("int *")
+        total, free = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        if lib.pdn_cuda_device_info(i, name, 256, major, minor, total, free) == 0:
+            devices.append({"index": i, "name": ffi.string(name).decode(), "compute_capability": f"{major[0]}.{minor[0]}",
+                            "total_memory_mb": total[0] // 2**20, "free_memory_mb": free[0] // 2**20})
+    return devices

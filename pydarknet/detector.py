@@ -1,0 +1,251 @@
+"""``Detector``: a darknet network loaded once, detecting on numpy images or image files.
+
+>>> det = Detector("yolov3-tiny.cfg", "yolov3-tiny.weights", names="coco.names")
+>>> det.detect("dog.jpg")
+Detections(4: dog 81% [...], ...)
+
+Everything between the numpy array and the result arrays happens in C, in one call per batch: resize (or
+letterbox), BGR->RGB, normalisation, the forward pass, box decoding and NMS.  Bad input is refused in Python
+before darknet sees it; what darknet itself rejects comes back as an exception, never as a dead interpreter.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _native
+from .detections import Detections, split_flat
+from .errors import ConfigError, NamesError, WeightsError
+from .images import ImageLike, as_bgr_image
+from .netfiles import check_cfg, check_weights_header, read_data_file, read_names
+
+PathLike = Union[str, os.PathLike]
+Device = Union[int, str, None]
+
+
+def _resolve_device(device: Device) -> int:
+    """-1 for the CPU, else the CUDA device index.  None/"auto": GPU 0 when this build and machine have one."""
+    if device is None or device == "auto":
+        info = _native.build_info()
+        return 0 if info["cuda"] and _native.cuda_devices() else -1
+    if isinstance(device, str):
+        text = device.strip().lower()
+        if text == "cpu":
+            return -1
+        if text in ("cuda", "gpu"):
+            return 0
+        for prefix in ("cuda:", "gpu:"):
+            if text.startswith(prefix) and text[len(prefix):].isdigit():
+                return int(text[len(prefix):])
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', an int or None, not {device!r}")
+    if isinstance(device, (int, np.integer)) and not isinstance(device, bool) and device >= 0:
+        return int(device)
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', a non-negative int or None, not {device!r}")
+
+
+class Detector:
+    """A darknet detection network.
+
+    Args:
+        cfg: the network's .cfg file.
+        weights: its .weights file (must match the cfg exactly; a truncated or foreign file is refused).
+        names: class names: a .names file, a list of names, or "coco"/"voc" for the lists darknet ships.
+        data: alternatively, a darknet .data file whose ``names=`` gives the class names.
+        batch_size: images per forward pass; ``detect_batch`` chunks longer lists.
+        device: CUDA device index, "cuda:N", "cpu", or None for GPU 0 when available.
+        thresh: minimum confidence (objectness x class probability) of a detection.
+        nms: IoU above which a weaker box of the same class is suppressed (0 disables NMS).
+        letterbox: keep the aspect ratio with grey borders; None follows the cfg's ``letter_box`` (off in
+            darknet's stock cfgs).
+        verbose: let darknet print its layer table and progress while loading.
+    """
+
+    def __init__(self, cfg: PathLike, weights: PathLike, names: Union[PathLike, Sequence[str], None] = None,
+                 data: Optional[PathLike] = None, batch_size: int = 1, device: Device = None,
+                 thresh: float = 0.25, nms: float = 0.45, letterbox: Optional[bool] = None,
+                 verbose: bool = False):
+        self._handle = None
+        self._lock = threading.Lock()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+        self.cfg_path = check_cfg(cfg)
+        self.weights_path = check_weights_header(weights)
+        self.thresh = thresh
+        self.nms = nms
+        self.letterbox = letterbox
+        gpu = _resolve_device(device)
+
+        if names is not None and data is not None:
+            raise ValueError("give either names= or data=, not both")
+        if data is not None:
+            data_path = Path(data)
+            entries = read_data_file(data_path)
+            if "names" not in entries:
+                raise ConfigError("has no names= line", path=data_path)
+            names = entries["names"]
+        class_names = read_names(names) if names is not None else None
+
+        ffi, lib = _native.load()
+        handle = lib.pdn_detector_open(os.fsencode(self.cfg_path), os.fsencode(self.weights_path),
+                                       int(batch_size), gpu, int(bool(verbose)))
+        if handle == ffi.NULL:
+            _native.raise_last_error(f"loading {self.cfg_path.name} with {self.weights_path.name}",
+                                     cfg=self.cfg_path, weights=self.weights_path)
+        self._ffi, self._lib = ffi, lib
+        self._handle = handle
+        info = ffi.new("pdn_network_info *")
+        lib.pdn_detector_info(handle, info)
+        self._info = {name: getattr(info, name) for name in dir(info)}
+        classes = self._info["classes"]
+        if class_names is None:
+            class_names = [str(i) for i in range(classes)]
+        elif len(class_names) != classes:
+            self.close()
+            raise NamesError(f"has {len(class_names)} class names, but the network detects {classes} classes",
+                             path=names if isinstance(names, (str, os.PathLike)) else None)
+        self.class_names: Tuple[str, ...] = tuple(class_names)
+
+    # -- properties --------------------------------------------------------------------------------------------
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        """Network input (width, height)."""
+        return self._info["width"], self._info["height"]
+
+    @property
+    def batch_size(self) -> int:
+        return self._info["batch"]
+
+    @property
+    def device(self) -> str:
+        return "cpu" if self._info["gpu"] < 0 else f"cuda:{self._info['gpu']}"
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    @property
+    def timings(self) -> dict:
+        """Milliseconds spent in the last native call: preprocess, forward, postprocess."""
+        self._check_open()
+        pre, fwd, post = (self._ffi.new("double *") for _ in range(3))
+        self._lib.pdn_detector_timings(self._handle, pre, fwd, post)
+        return {"preprocess_ms": pre[0], "forward_ms": fwd[0], "postprocess_ms": post[0]}
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else self.device
+        return (f"Detector({self.cfg_path.name!r}, {self.weights_path.name!r}, classes={len(self.class_names)}, "
+                f"input={self.input_size[0]}x{self.input_size[1]}, batch_size={self._info['batch']}, "
+                f"device={state!r}, thresh={self.thresh}, nms={self.nms})")
+
+    # -- lifetime ----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the network (host and GPU memory) now.  Safe to call twice."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                self._lib.pdn_detector_close(handle)
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            self.close()
+
+    def _check_open(self) -> None:
+        if self._handle is None:
+            raise ValueError("this Detector is closed")
+
+    # -- detection ---------------------------------------------------------------------------------------------
+    def detect(self, image: ImageLike, thresh: Optional[float] = None, nms: Optional[float] = None) -> Detections:
+        """Detect objects in one image: a BGR uint8 array (H, W, 3) (grey (H, W) and BGRA are converted) or the
+        path of an image file."""
+        return self._run([as_bgr_image(image)], thresh, nms)[0]
+
+    def detect_batch(self, images: Iterable[ImageLike], thresh: Optional[float] = None,
+                     nms: Optional[float] = None) -> List[Detections]:
+        """Detect in many images of any sizes; they go to the network ``batch_size`` at a time."""
+        frames = [as_bgr_image(im) for im in images]
+        results: List[Detections] = []
+        step = self._info["batch"] if self._handle is not None else 1
+        for start in range(0, len(frames), step):
+            results.extend(self._run(frames[start:start + step], thresh, nms))
+        return results
+
+    def _thresholds(self, thresh: Optional[float], nms: Optional[float]) -> Tuple[float, float]:
+        t = self.thresh if thresh is None else thresh
+        n = self.nms if nms is None else nms
+        if not 0 <= t < 1:
+            raise ValueError(f"thresh must be in [0, 1), not {t}")
+        if not 0 <= n <= 1:
+            raise ValueError(f"nms must be in [0, 1], not {n}")
+        return float(t), float(n)
+
+    def _pointers(self, frames: Sequence[np.ndarray]):
+        ffi = self._ffi
+        n = len(frames)
+        pointers = ffi.new("const uint8_t *[]", [ffi.cast("const uint8_t *", f.ctypes.data) for f in frames])
+        heights = ffi.new("int[]", [f.shape[0] for f in frames])
+        widths = ffi.new("int[]", [f.shape[1] for f in frames])
+        strides = ffi.new("int64_t[]", [f.strides[0] for f in frames])
+        return n, pointers, heights, widths, strides
+
+    def _letterbox_flag(self) -> int:
+        return -1 if self.letterbox is None else int(bool(self.letterbox))
+
+    def _run(self, frames: List[np.ndarray], thresh: Optional[float], nms: Optional[float]) -> List[Detections]:
+        t, n_thresh = self._thresholds(thresh, nms)
+        if not frames:
+            return []
+        ffi, lib = self._ffi, self._lib
+        n, pointers, heights, widths, strides = self._pointers(frames)
+        with self._lock:
+            self._check_open()
+            count = lib.pdn_detect(self._handle, n, pointers, heights, widths, strides, t, n_thresh,
+                                   self._letterbox_flag())
+            if count < 0:
+                _native.raise_last_error("detect", cfg=self.cfg_path, weights=self.weights_path)
+            image_index = np.empty(count, np.int32)
+            class_id = np.empty(count, np.int32)
+            confidence = np.empty(count, np.float32)
+            xyxy = np.empty((count, 4), np.float32)
+            if count:
+                lib.pdn_detector_results(self._handle, ffi.cast("int32_t *", image_index.ctypes.data),
+                                         ffi.cast("int32_t *", class_id.ctypes.data),
+                                         ffi.cast("float *", confidence.ctypes.data),
+                                         ffi.cast("float *", xyxy.ctypes.data), count)
+        sizes = [(f.shape[1], f.shape[0]) for f in frames]
+        return split_flat(image_index, xyxy, confidence, class_id, n, self.class_names, sizes)
+
+    # -- for benchmarks: the two halves of detect() on their own -----------------------------------------------
+    def preprocess(self, images: Sequence[ImageLike]) -> np.ndarray:
+        """The network input detect() would build for these images: float32 (n, 3, height, width), RGB in [0, 1]."""
+        frames = [as_bgr_image(im) for im in images]
+        w, h = self.input_size
+        out = np.empty((len(frames), 3, h, w), np.float32)
+        n, pointers, heights, widths, strides = self._pointers(frames)
+        with self._lock:
+            self._check_open()
+            rc = self._lib.pdn_preprocess(self._handle, n, pointers, heights, widths, strides,
+                                          self._letterbox_flag(), self._ffi.cast("float *", out.ctypes.data))
+            if rc < 0:
+                _native.raise_last_error("preprocess")
+        return out
+
+    def forward(self, batch_input: np.ndarray) -> None:
+        """darknet's own forward pass (network_predict_ptr) on a full prepared batch; the speed ceiling."""
+        w, h = self.input_size
+        expected = (self._info["batch"], 3, h, w)
+        if batch_input.dtype != np.float32 or batch_input.shape != expected or not batch_input.flags.c_contiguous:
+            raise ValueError(f"forward() needs a C-contiguous float32 array of shape {expected}")
+        with self._lock:
+            self._check_open()
+            if self._lib.pdn_forward_only(self._handle, self._ffi.cast("float *", batch_input.ctypes.data)) < 0:
+                _native.raise_last_error("forward")

@@ -1,0 +1,126 @@
+"""darknet's small file formats, checked before darknet sees them: .cfg (a first look), .weights (header),
+.names and .data.
+
+darknet answers a missing or malformed file with exit(); these checks answer with an exception that names the
+file and says what is wrong, in terms a user can act on.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Dict, List, Sequence, Union
+
+from .errors import ConfigError, NamesError, WeightsError
+
+PathLike = Union[str, os.PathLike]
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_BUILTIN_NAMES = {"coco": "coco.names", "voc": "voc.names"}
+
+
+def _existing_file(path: PathLike, what: str, error) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise error(f"{what} file not found", path=p)
+    if not p.is_file():
+        raise error(f"{what} path is not a file", path=p)
+    if not os.access(p, os.R_OK):
+        raise error(f"{what} file is not readable (permissions)", path=p)
+    if p.stat().st_size == 0:
+        raise error(f"{what} file is empty", path=p)
+    return p
+
+
+def _read_text(p: Path, error) -> str:
+    data = p.read_bytes()
+    if b"\0" in data[:4096]:
+        raise error("is a binary file, not text (a .weights file given as the cfg?)", path=p)
+    return data.decode("utf-8", "replace")
+
+
+def check_cfg(path: PathLike) -> Path:
+    """A first look at a network cfg: present, text, starting with [net] and giving an input size.  The full
+    consistency check (filters vs classes...) is darknet's own, reported through the exit guard."""
+    p = _existing_file(path, "network cfg", ConfigError)
+    text = _read_text(p, ConfigError)
+    sections = []
+    net_options: Dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            sections.append(line.strip("[] \t").lower())
+        elif len(sections) == 1 and "=" in line:
+            key, _, value = line.partition("=")
+            net_options[key.strip()] = value.strip()
+    if not sections:
+        raise ConfigError("has no [sections]: not a darknet cfg file", path=p)
+    if sections[0] not in ("net", "network"):
+        raise ConfigError(f"the first section must be [net], found [{sections[0]}]", path=p)
+    for key in ("width", "height", "channels"):
+        value = net_options.get(key, "0" if key != "channels" else "3")
+        try:
+            ok = int(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"[net] {key}={value!r} must be a positive integer", path=p)
+    if not any(s in ("yolo", "region", "gaussian_yolo", "detection") for s in sections):
+        raise ConfigError("has no detection layer ([yolo], [region] or [Gaussian_yolo]): not a detector", path=p)
+    return p
+
+
+def check_weights_header(path: PathLike) -> Path:
+    """A weights file must at least hold darknet's header (version and images seen) and not be text."""
+    p = _existing_file(path, "weights", WeightsError)
+    with open(p, "rb") as f:
+        head = f.read(64)
+    if head.lstrip().startswith((b"version https://git-lfs", b"<!DOCTYPE", b"<html", b"<HTML", b"<?xml")):
+        raise WeightsError("is a text file (a Git LFS pointer or an HTML page?), not darknet weights", path=p)
+    if len(head) < 16:
+        raise WeightsError(f"is {len(head)} bytes: too short for a darknet weights header", path=p)
+    major, minor, _revision = struct.unpack("<3i", head[:12])
+    if not (0 <= major < 1 << 16 and 0 <= minor < 1 << 16):
+        raise WeightsError(f"does not start with a darknet weights header (version {major}.{minor})", path=p)
+    return p
+
+
+def read_names(names: Union[PathLike, Sequence[str]]) -> List[str]:
+    """Class names from a .names file (one per line), a list, or "coco"/"voc" (the lists darknet ships)."""
+    if isinstance(names, (str, os.PathLike)) and str(names) in _BUILTIN_NAMES and not Path(names).exists():
+        names = _builtin_names_file(str(names))
+    if isinstance(names, (str, os.PathLike)):
+        p = _existing_file(names, "class names", NamesError)
+        lines = [line.strip() for line in _read_text(p, NamesError).splitlines()]
+        result = [line for line in lines if line]
+        if not result:
+            raise NamesError("has no class names", path=p)
+        return result
+    result = [str(n) for n in names]
+    if not result:
+        raise NamesError("the list of class names is empty")
+    return result
+
+
+def _builtin_names_file(key: str) -> Path:
+    for candidate in (_TEMPLATES / _BUILTIN_NAMES[key],
+                      Path(__file__).resolve().parent.parent / "darknet" / "data" / _BUILTIN_NAMES[key]):
+        if candidate.is_file():
+            return candidate
+    raise NamesError(f"the built-in {key!r} names are not installed (reinstall pydarknet)")
+
+
+def read_data_file(path: PathLike) -> Dict[str, str]:
+    """A darknet .data file (classes=, train=, valid=, names=, backup=) as a dict of strings."""
+    p = _existing_file(path, "data", ConfigError)
+    entries: Dict[str, str] = {}
+    for number, raw in enumerate(_read_text(p, ConfigError).splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if "=" not in line:
+            raise ConfigError(f"line {number}: expected key=value, got {line!r}", path=p)
+        key, _, value = line.partition("=")
+        entries[key.strip()] = value.strip()
+    return entries

@@ -1,0 +1,471 @@
+/*
+ * The flat API of libpydarknet (declared in pdn_api.h): open a network, detect on batches of BGR frames, report
+ * what the library was built with.  Every call into darknet that can end in darknet's exit() runs under a guard
+ * (pdn_guard.c) and comes back as an error code instead.
+ */
+#include "pdn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "darknet.h"
+#include "network.h"
+#include "parser.h"
+#include "pdn_build_config.h"
+#include "pdn_postprocess.h"
+#include "pdn_preprocess.h"
+#ifdef GPU
+#include "dark_cuda.h"
+#endif
+
+#if defined(_WIN32)
+#include <windows.h>
+static SRWLOCK load_lock = SRWLOCK_INIT;
+static void lock_loads(void) { AcquireSRWLockExclusive(&load_lock); }
+static void unlock_loads(void) { ReleaseSRWLockExclusive(&load_lock); }
+#define pdn_stat _stat64
+typedef struct _stat64 pdn_stat_t;
+#else
+#include <pthread.h>
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static void lock_loads(void) { pthread_mutex_lock(&load_lock); }
+static void unlock_loads(void) { pthread_mutex_unlock(&load_lock); }
+#define pdn_stat stat
+typedef struct stat pdn_stat_t;
+#endif
+
+struct pdn_detector {
+    network *net;
+    int gpu;                  /* -1: CPU */
+    int letter_box;           /* [net] letter_box=1 in the cfg */
+    float *input;             /* batch x c x h x w floats: pinned host memory on the GPU path */
+    int owns_input;
+    int64_t weights_bytes;
+    pdn_postprocessor post;
+    double last_ms[3];        /* preprocess, forward, postprocess */
+};
+
+/* ------------------------------------------------------------------------------------------------------------ */
+PDN_EXPORT int pdn_abi_version(void) { return PDN_ABI_VERSION; }
+
+#ifdef GPU
+#define PDN_HAS_CUDA 1
+#else
+#define PDN_HAS_CUDA 0
+#endif
+#ifdef CUDNN
+#define PDN_HAS_CUDNN 1
+#else
+#define PDN_HAS_CUDNN 0
+#endif
+#ifdef CUDNN_HALF
+#define PDN_HAS_HALF 1
+#else
+#define PDN_HAS_HALF 0
+#endif
+
+PDN_EXPORT const char *pdn_build_info(void)
+{
+    static char json[2048];
+    snprintf(json, sizeof json,
+             "{\"abi_version\": %d, \"cuda\": %s, \"cuda_version\": \"%s\", \"cudnn\": %s, \"cudnn_version\": \"%s\", "
+             "\"cudnn_half\": %s, \"cuda_architectures\": \"%s\", \"openmp\": %s, \"avx2\": %s, "
+             "\"exit_guard\": %s, \"darknet_commit\": \"%s\", \"compiler\": \"%s\", \"build_type\": \"%s\", "
+             "\"requested\": {\"cuda\": \"%s\", \"cudnn\": \"%s\", \"cudnn_half\": \"%s\"}, \"notes\": \"%s\"}",
+             PDN_ABI_VERSION, PDN_HAS_CUDA ? "true" : "false", PDN_BUILD_CUDA_VERSION,
+             PDN_HAS_CUDNN ? "true" : "false", PDN_BUILD_CUDNN_VERSION, PDN_HAS_HALF ? "true" : "false",
+             PDN_BUILD_CUDA_ARCHS, strcmp(PDN_BUILD_OPENMP, "TRUE") == 0 || strcmp(PDN_BUILD_OPENMP, "ON") == 0 ||
+                 strcmp(PDN_BUILD_OPENMP, "1") == 0 ? "true" : "false",
+             strcmp(PDN_BUILD_AVX2, "ON") == 0 || strcmp(PDN_BUILD_AVX2, "TRUE") == 0 ? "true" : "false",
+             pdn_exit_guard_available() ? "true" : "false", PDN_BUILD_DARKNET_COMMIT, PDN_BUILD_COMPILER,
+             PDN_BUILD_TYPE, PDN_BUILD_REQUESTED_CUDA, PDN_BUILD_REQUESTED_CUDNN, PDN_BUILD_REQUESTED_HALF,
+             PDN_BUILD_NOTES);
+    return json;
+}
+
+PDN_EXPORT int pdn_cuda_device_count(void)
+{
+#ifdef GPU
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();   /* no driver or no device: not an error worth keeping */
+        return 0;
+    }
+    return count;
+#else
+    return -1;
+#endif
+}
+
+PDN_EXPORT int pdn_cuda_device_info(int device, char *name, int name_size, int *major, int *minor,
+                                    uint64_t *total_memory, uint64_t *free_memory)
+{
+#ifdef GPU
+    struct cudaDeviceProp prop;
+    size_t free_b = 0, total_b = 0;
+    int previous = 0;
+    pdn_clear_error();
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+        pdn_set_error(PDN_ERR_CUDA, "CUDA device %d: %s", device, cudaGetErrorString(cudaGetLastError()));
+        return -1;
+    }
+    snprintf(name, (size_t)name_size, "%s", prop.name);
+    *major = prop.major;
+    *minor = prop.minor;
+    cudaGetDevice(&previous);
+    if (cudaSetDevice(device) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) {
+        *total_memory = total_b;
+        *free_memory = free_b;
+    } else {
+        cudaGetLastError();
+        *total_memory = prop.totalGlobalMem;
+        *free_memory = 0;
+    }
+    cudaSetDevice(previous);
+    return 0;
+#else
+    pdn_set_error(PDN_ERR_CUDA, "this pydarknet was built without CUDA");
+    return -1;
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+static void free_detector(pdn_detector *d)
+{
+    if (!d) return;
+    pdn_post_free(&d->post);
+    if (d->owns_input) free(d->input);
+    if (d->net) {
+        free_network_ptr(d->net);   /* frees what the struct points to, not the struct */
+        free(d->net);
+    }
+    free(d);
+}
+
+/* The weights file must hold exactly what the cfg's layers read: no less (truncated download), no more (weights of
+ * another network).  darknet itself reads what it can and carries on. */
+static int check_weights_size(const char *path, const pdn_guard *g, int64_t *size_out)
+{
+    pdn_stat_t st;
+    if (pdn_stat(path, &st) != 0) {
+        pdn_set_error(PDN_ERR_WEIGHTS, "cannot stat weights file %s", path);
+        return -1;
+    }
+    *size_out = (int64_t)st.st_size;
+    if (g->fread_got < g->fread_requested) {
+        pdn_set_error(PDN_ERR_WEIGHTS,
+                      "weights file %s is truncated: the cfg needs %llu bytes of weights, the file has %lld",
+                      path, (unsigned long long)g->fread_requested, (long long)st.st_size);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > g->fread_got) {
+        pdn_set_error(PDN_ERR_WEIGHTS,
+                      "weights file %s does not match the cfg: the cfg reads %llu bytes, the file has %lld "
+                      "(%lld bytes more). Were these weights trained with another cfg or number of classes?",
+                      path, (unsigned long long)g->fread_got, (long long)st.st_size,
+                      (long long)((uint64_t)st.st_size - g->fread_got));
+        return -1;
+    }
+    return 0;
+}
+
+PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *weights_path, int batch, int gpu,
+                                           int verbose)
+{
+    pdn_guard g;
+    pdn_capture capture;
+    char tail[1536];
+    pdn_detector *volatile d = NULL;
+    int rc;
+
+    pdn_clear_error();
+    if (!cfg_path || !weights_path || batch < 1) {
+        pdn_set_error(PDN_ERR_INPUT, "pdn_detector_open: cfg and weights paths and a batch >= 1 are required");
+        return NULL;
+    }
+#ifndef GPU
+    if (gpu >= 0) {
+        pdn_set_error(PDN_ERR_CUDA, "GPU %d was requested, but this pydarknet was built without CUDA (%s)", gpu,
+                      PDN_BUILD_NOTES);
+        return NULL;
+    }
+#endif
+    d = (pdn_detector *)calloc(1, sizeof *d);
+    if (!d) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    d->gpu = gpu < 0 ? -1 : gpu;
+
+    lock_loads();   /* darknet's parser works through globals (gpu_index); one load at a time */
+    if (!verbose) pdn_capture_begin(&capture);
+    pdn_guard_enter(&g, PDN_ERR_CONFIG);
+    if (setjmp(g.env)) {
+        /* darknet gave up somewhere below; what it had built so far is leaked (it cannot be freed safely) */
+        if (!verbose) pdn_capture_end(&capture, tail, sizeof tail);
+        else tail[0] = '\0';
+        unlock_loads();
+        pdn_set_error(g.failed_kind, "%s%s%s", g.message, tail[0] ? "\n--- darknet's output ---\n" : "", tail);
+        free(d);
+        return NULL;
+    }
+#ifdef GPU
+    gpu_index = d->gpu;
+    if (d->gpu >= 0) cuda_set_device(d->gpu);
+#endif
+    d->net = (network *)xcalloc(1, sizeof(network));
+    *d->net = parse_network_cfg_custom((char *)cfg_path, batch, 1);
+    g.kind = PDN_ERR_WEIGHTS;
+    g.count_fread = 1;
+    load_weights(d->net, (char *)weights_path);
+    g.count_fread = 0;
+    g.kind = PDN_ERR_INTERNAL;
+    fuse_conv_batchnorm(*d->net);
+    calculate_binary_weights(*d->net);
+    pdn_guard_leave(&g);
+    if (!verbose) pdn_capture_end(&capture, NULL, 0);
+    unlock_loads();
+
+    if (check_weights_size(weights_path, &g, &d->weights_bytes)) goto fail;
+    rc = pdn_post_init(&d->post, d->net);
+    if (rc == -1) {
+        pdn_set_error(PDN_ERR_CONFIG, "%s: the detection layers disagree on the number of classes", cfg_path);
+        goto fail;
+    }
+    if (rc == -2) {
+        pdn_set_error(PDN_ERR_CONFIG, "%s has no detection layer ([yolo], [Gaussian_yolo] or [region])", cfg_path);
+        goto fail;
+    }
+    if (rc == -3) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating detection buffers");
+        goto fail;
+    }
+    if (d->post.yolo_layers != d->post.detection_layers && d->net->batch > 1) {
+        pdn_set_error(PDN_ERR_CONFIG,
+                      "%s: networks with [Gaussian_yolo] or [region] layers can only detect with batch_size=1",
+                      cfg_path);
+        goto fail;
+    }
+    d->letter_box = d->net->letter_box;
+#ifdef GPU
+    if (d->gpu >= 0) {
+        d->input = d->net->input_pinned_cpu;
+        d->owns_input = 0;
+    }
+#endif
+    if (!d->input) {
+        size_t n = (size_t)d->net->batch * d->net->w * d->net->h * d->net->c;
+        d->input = (float *)calloc(n, sizeof(float));
+        d->owns_input = 1;
+        if (!d->input) {
+            pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the input buffer");
+            goto fail;
+        }
+    }
+    return d;
+
+fail:
+    free_detector(d);
+    return NULL;
+}
+
+PDN_EXPORT void pdn_detector_close(pdn_detector *detector)
+{
+    if (!detector) return;
+    lock_loads();
+#ifdef GPU
+    if (detector->gpu >= 0) cuda_set_device(detector->gpu);
+#endif
+    free_detector(detector);
+    unlock_loads();
+}
+
+PDN_EXPORT int pdn_detector_info(const pdn_detector *d, pdn_network_info *info)
+{
+    const network *net;
+    if (!d || !info) return -1;
+    net = d->net;
+    memset(info, 0, sizeof *info);
+    info->width = net->w;
+    info->height = net->h;
+    info->channels = net->c;
+    info->batch = net->batch;
+    info->classes = d->post.classes;
+    info->gpu = d->gpu;
+    info->detection_layers = d->post.detection_layers;
+    info->nms_kind = d->post.nms_kind;
+    info->beta_nms = d->post.beta_nms;
+    info->layers = net->n;
+    info->letter_box = d->letter_box;
+    info->weights_bytes = d->weights_bytes;
+    info->seen = net->seen ? *net->seen : 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+static int check_images(const pdn_detector *d, int n, const uint8_t **images, const int *heights,
+                        const int *widths, const int64_t *strides)
+{
+    int i;
+    if (!d) {
+        pdn_set_error(PDN_ERR_INPUT, "the detector is closed");
+        return -1;
+    }
+    if (n < 1 || n > d->net->batch) {
+        pdn_set_error(PDN_ERR_INPUT, "%d images given; this network takes 1 to %d at a time", n, d->net->batch);
+        return -1;
+    }
+    if (d->net->c != 3) {
+        pdn_set_error(PDN_ERR_INPUT, "the network takes %d channels; only 3-channel (BGR) networks are supported",
+                      d->net->c);
+        return -1;
+    }
+    for (i = 0; i < n; ++i) {
+        if (!images[i] || heights[i] < 1 || widths[i] < 1 || strides[i] < 3 * (int64_t)widths[i]) {
+            pdn_set_error(PDN_ERR_INPUT, "image %d: empty or inconsistent (%d x %d, row stride %lld)", i,
+                          widths[i], heights[i], (long long)strides[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
+                   const int64_t *strides, int letterbox, float *out)
+{
+    pdn_image_view views[256];
+    pdn_image_view *v = n <= 256 ? views : (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
+    int i, rc;
+    if (!v) return -1;
+    for (i = 0; i < n; ++i) {
+        v[i].pixels = images[i];
+        v[i].width = widths[i];
+        v[i].height = heights[i];
+        v[i].row_stride = strides[i];
+    }
+    rc = pdn_prepare_batch(v, n, d->net->w, d->net->h, letterbox, out);
+    if (v != views) free(v);
+    if (rc) pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
+    return rc;
+}
+
+/* One forward pass over the prepared input: darknet's network_predict without its global-state detours (it
+ * consults the global gpu_index, which another detector on another device may have changed). */
+static int forward(pdn_detector *d)
+{
+    pdn_guard g;
+    network_state state;
+    pdn_guard_enter(&g, PDN_ERR_INTERNAL);
+    if (setjmp(g.env)) {
+        pdn_set_error(g.failed_kind, "%s", g.message);
+        return -1;
+    }
+    memset(&state, 0, sizeof state);
+    state.net = *d->net;
+    state.index = 0;
+    state.train = 0;
+#ifdef GPU
+    if (d->gpu >= 0) {
+        const size_t size = (size_t)get_network_input_size(*d->net) * d->net->batch;
+        if (cuda_get_device() != d->gpu) cuda_set_device(d->gpu);
+        state.input = d->net->input_state_gpu;
+        cuda_push_array(state.input, d->input, size);
+        forward_network_gpu(*d->net, state);
+        CHECK_CUDA(cudaStreamSynchronize(get_cuda_stream()));
+        reset_wait_stream_events();
+        pdn_guard_leave(&g);
+        return 0;
+    }
+#endif
+    state.input = d->input;
+    forward_network(*d->net, state);
+    pdn_guard_leave(&g);
+    return 0;
+}
+
+PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
+                          const int64_t *strides, float thresh, float nms_thresh, int letterbox)
+{
+    double t0, t1, t2;
+    int i;
+    pdn_clear_error();
+    if (check_images(d, n, images, heights, widths, strides)) return -1;
+    if (!(thresh >= 0 && thresh < 1) || !(nms_thresh >= 0 && nms_thresh <= 1)) {
+        pdn_set_error(PDN_ERR_INPUT, "thresholds out of range: thresh %g must be in [0, 1), nms %g in [0, 1]",
+                      thresh, nms_thresh);
+        return -1;
+    }
+    if (letterbox < 0) letterbox = d->letter_box;
+    t0 = pdn_now_ms();
+    if (prepare(d, n, images, heights, widths, strides, letterbox, d->input)) return -1;
+    t1 = pdn_now_ms();
+    if (forward(d)) return -1;
+    t2 = pdn_now_ms();
+    d->post.res_count = 0;
+    for (i = 0; i < n; ++i) {
+        if (pdn_post_image(&d->post, d->net, i, i, widths[i], heights[i], thresh, nms_thresh, letterbox) < 0) {
+            pdn_set_error(PDN_ERR_MEMORY, "out of memory while collecting detections");
+            return -1;
+        }
+    }
+    d->last_ms[0] = t1 - t0;
+    d->last_ms[1] = t2 - t1;
+    d->last_ms[2] = pdn_now_ms() - t2;
+    return d->post.res_count;
+}
+
+PDN_EXPORT int pdn_detector_results(const pdn_detector *d, int32_t *image_index, int32_t *class_id,
+                                    float *confidence, float *xyxy, int capacity)
+{
+    int n;
+    if (!d) return -1;
+    n = d->post.res_count < capacity ? d->post.res_count : capacity;
+    memcpy(image_index, d->post.res_image, sizeof(int32_t) * (size_t)n);
+    memcpy(class_id, d->post.res_class, sizeof(int32_t) * (size_t)n);
+    memcpy(confidence, d->post.res_conf, sizeof(float) * (size_t)n);
+    memcpy(xyxy, d->post.res_xyxy, 4 * sizeof(float) * (size_t)n);
+    return n;
+}
+
+PDN_EXPORT int pdn_detector_timings(const pdn_detector *d, double *preprocess_ms, double *forward_ms,
+                                    double *postprocess_ms)
+{
+    if (!d) return -1;
+    *preprocess_ms = d->last_ms[0];
+    *forward_ms = d->last_ms[1];
+    *postprocess_ms = d->last_ms[2];
+    return 0;
+}
+
+PDN_EXPORT int pdn_preprocess(pdn_detector *d, int n, const uint8_t **images, const int *heights,
+                              const int *widths, const int64_t *strides, int letterbox, float *out)
+{
+    pdn_clear_error();
+    if (check_images(d, n, images, heights, widths, strides)) return -1;
+    if (letterbox < 0) letterbox = d->letter_box;
+    return prepare(d, n, images, heights, widths, strides, letterbox, out);
+}
+
+/* darknet's own network_predict_ptr() on an input prepared by the caller: the ceiling the benchmarks compare
+ * pdn_detect against. */
+PDN_EXPORT int pdn_forward_only(pdn_detector *d, const float *input)
+{
+    pdn_guard g;
+    pdn_clear_error();
+    if (!d || !input) {
+        pdn_set_error(PDN_ERR_INPUT, "pdn_forward_only: detector and input are required");
+        return -1;
+    }
+    pdn_guard_enter(&g, PDN_ERR_INTERNAL);
+    if (setjmp(g.env)) {
+        pdn_set_error(g.failed_kind, "%s", g.message);
+        return -1;
+    }
+#ifdef GPU
+    gpu_index = d->gpu;
+#endif
+    network_predict_ptr(d->net, (float *)input);
+    pdn_guard_leave(&g);
+    return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * Keeping darknet from ending the Python process.
+ *
+ * darknet reports most errors by printing and calling exit(): error() and file_error() in utils.c, which
+ * everything else calls (a malformed cfg, a missing file, a CUDA failure, an allocation failure).  On Linux the
+ * library is linked with `--wrap=exit,--wrap=error,--wrap=file_error` (CMakeLists.txt), so darknet's calls land in
+ * the __wrap_* functions below.  With a guard active on the calling thread they record the message and longjmp
+ * back to the guarded call in pdn_api.c; without one (another thread, or darknet's own executable code paths)
+ * they behave exactly as darknet's originals.
+ *
+ * `--wrap=fread` lets the weights loader's reads be counted: darknet's load_weights() ignores short reads, so a
+ * truncated file would otherwise load silently with zeros or garbage in its last layers.
+ */
+#include "pdn_internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(_WIN32)
+#include <io.h>
+#include <windows.h>
+#define pdn_dup _dup
+#define pdn_dup2 _dup2
+#define pdn_close _close
+#define pdn_fileno _fileno
+#else
+#include <unistd.h>
+#define pdn_dup dup
+#define pdn_dup2 dup2
+#define pdn_close close
+#define pdn_fileno fileno
+#endif
+
+static PDN_THREAD_LOCAL pdn_guard *current_guard;
+static PDN_THREAD_LOCAL int last_error_kind;
+static PDN_THREAD_LOCAL char last_error[4096];
+
+PDN_EXPORT int pdn_last_error_kind(void) { return last_error_kind; }
+PDN_EXPORT const char *pdn_last_error(void) { return last_error; }
+
+void pdn_clear_error(void)
+{
+    last_error_kind = PDN_OK;
+    last_error[0] = '\0';
+}
+
+void pdn_set_error(int kind, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, args);
+    va_end(args);
+    last_error_kind = kind;
+}
+
+void pdn_guard_enter(pdn_guard *guard, int kind)
+{
+    memset(guard->message, 0, sizeof guard->message);
+    guard->prev = current_guard;
+    guard->kind = kind;
+    guard->failed_kind = PDN_OK;
+    guard->count_fread = 0;
+    guard->fread_requested = 0;
+    guard->fread_got = 0;
+    current_guard = guard;
+}
+
+void pdn_guard_leave(pdn_guard *guard)
+{
+    if (current_guard == guard) current_guard = guard->prev;
+}
+
+int pdn_exit_guard_available(void) { return PDN_EXIT_GUARD; }
+
+double pdn_now_ms(void)
+{
+#if defined(_WIN32)
+    LARGE_INTEGER freq, now;
+    QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&now);
+    return 1000.0 * (double)now.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+#endif
+}
+
+#if PDN_EXIT_GUARD
+/* Leaves the active guard and jumps back to its setjmp. */
+static void guard_fail(int kind, const char *message)
+{
+    pdn_guard *guard = current_guard;
+    snprintf(guard->message, sizeof guard->message, "%s", message);
+    guard->failed_kind = kind ? kind : guard->kind;
+    current_guard = guard->prev;
+    longjmp(guard->env, 1);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *backslash = strrchr(path, '\\');
+    if (backslash > slash) slash = backslash;
+    return slash ? slash + 1 : path;
+}
+
+static int kind_of_message(const char *msg)
+{
+    if (strstr(msg, "alloc error") || strstr(msg, "out of memory")) return PDN_ERR_MEMORY;
+    if (strstr(msg, "CUDA") || strstr(msg, "cuDNN") || strstr(msg, "CUDNN") || strstr(msg, "cuBLAS")) return PDN_ERR_CUDA;
+    return 0;
+}
+
+void __real_exit(int status);
+void __real_error(const char *msg, const char *filename, const char *funcname, int line);
+void __real_file_error(const char *s);
+size_t __real_fread(void *ptr, size_t size, size_t n, FILE *stream);
+
+void __wrap_exit(int status)
+{
+    if (current_guard) {
+        char message[64];
+        snprintf(message, sizeof message, "darknet gave up (exit status %d)", status);
+        guard_fail(0, message);
+    }
+    __real_exit(status);
+}
+
+void __wrap_error(const char *msg, const char *filename, const char *funcname, int line)
+{
+    if (current_guard) {
+        char message[1024];
+        snprintf(message, sizeof message, "%s (darknet %s:%d, %s())", msg, base_name(filename), line, funcname);
+        guard_fail(kind_of_message(msg), message);
+    }
+    __real_error(msg, filename, funcname, line);
+}
+
+void __wrap_file_error(const char *s)
+{
+    if (current_guard) {
+        char message[1024];
+        snprintf(message, sizeof message, "darknet could not open file: %s", s);
+        guard_fail(PDN_ERR_FILE, message);
+    }
+    __real_file_error(s);
+}
+
+size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *stream)
+{
+    size_t got = __real_fread(ptr, size, n, stream);
+    pdn_guard *guard = current_guard;
+    if (guard && guard->count_fread) {
+        guard->fread_requested += (uint64_t)size * n;
+        guard->fread_got += (uint64_t)size * got;
+    }
+    return got;
+}
+#endif
+
+/* ---- output capture: darknet prints a layer table and more while loading; keep it for error messages ---- */
+void pdn_capture_begin(pdn_capture *capture)
+{
+    capture->active = 0;
+    fflush(stdout);
+    fflush(stderr);
+    capture->sink = tmpfile();
+    if (!capture->sink) return;
+    capture->saved_stdout = pdn_dup(1);
+    capture->saved_stderr = pdn_dup(2);
+    if (capture->saved_stdout < 0 || capture->saved_stderr < 0) {
+        if (capture->saved_stdout >= 0) pdn_close(capture->saved_stdout);
+        if (capture->saved_stderr >= 0) pdn_close(capture->saved_stderr);
+        fclose(capture->sink);
+        return;
+    }
+    pdn_dup2(pdn_fileno(capture->sink), 1);
+    pdn_dup2(pdn_fileno(capture->sink), 2);
+    capture->active = 1;
+}
+
+void pdn_capture_end(pdn_capture *capture, char *tail, size_t tail_size)
+{
+    if (tail && tail_size) tail[0] = '\0';
+    if (!capture->active) return;
+    fflush(stdout);
+    fflush(stderr);
+    pdn_dup2(capture->saved_stdout, 1);
+    pdn_dup2(capture->saved_stderr, 2);
+    pdn_close(capture->saved_stdout);
+    pdn_close(capture->saved_stderr);
+    capture->active = 0;
+    if (tail && tail_size > 1) {
+        long size;
+        fseek(capture->sink, 0, SEEK_END);
+        size = ftell(capture->sink);
+        if (size > 0) {
+            long start = size > (long)(tail_size - 1) ? size - (long)(tail_size - 1) : 0;
+            size_t got;
+            fseek(capture->sink, start, SEEK_SET);
+            got = fread(tail, 1, tail_size - 1, capture->sink);
+            tail[got] = '\0';
+        }
+    }
+    fclose(capture->sink);
+}
