@@ -78,7 +78,10 @@ def write_groundtruth_mat(path: Path, records: Sequence[Tuple[str, Iterable, str
     """groundtruth.mat as Logos-32plus ships it: a 1xN struct array 'groundtruth' (file, bboxes, name)."""
     array = np.empty((1, len(records)), dtype=fields)
     for i, (relpath, boxes, name) in enumerate(records):
-        array[0, i] = (relpath, np.asarray(boxes, np.float64).reshape(-1, 4), name)
+        boxes = np.asarray(boxes, np.float64)
+        if boxes.size % 4 == 0:  # well-formed: k x 4 (k = 0 and 1 included); else left as given, for error tests
+            boxes = boxes.reshape(-1, 4)
+        array[0, i] = (relpath, boxes, name)
     sio.savemat(str(path), {"groundtruth": array}, format="5", do_compression=compress)
     return Path(path)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["ImageInfo", "probe_image", "probe_image_bytes", "verify_image", "verify_image_bytes",
+__all__ = ["ImageInfo", "TruncatedImageError", "probe_image", "probe_image_bytes", "verify_image", "verify_image_bytes",
            "decode_oriented", "DARKNET_IMAGE_EXTENSIONS"]
 
 # Extensions darknet can turn into a label path (utils.c: replace_image_to_label); anything else gets re-encoded.
@@ -52,6 +52,10 @@ class ImageInfo:
     @property
     def size(self) -> Tuple[int, int]:
         return self.width, self.height
+
+
+class TruncatedImageError(DatasetError):
+    """The image's header is fine but its data stops early (an interrupted download or copy)."""
 
 
 class _NotAnImage(Exception):
@@ -103,7 +107,7 @@ def verify_image_bytes(data: bytes, name: str = "<bytes>") -> ImageInfo:
     info = probe_image_bytes(data, name)
     problem = _truncation_problem(data, info.format)
     if problem:
-        raise DatasetError(problem, path=name)
+        raise TruncatedImageError(problem, path=name)
     import cv2
 
     pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)

@@ -1,0 +1,124 @@
+"""darknet/YOLO datasets: an ``obj.data`` with its image lists, or a folder of images with label files.
+
+Labels are found the way darknet finds them (:func:`.darknet_format.label_path_for`); a folder may also use the
+YOLOv5 layout ``images/x.jpg`` + ``labels/x.txt``.  An image without a label file is a negative, as in darknet.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+from ..boxes import yolo_to_xyxy
+from ..errors import DatasetError
+from .darknet_format import label_path_for, parse_label_text, read_data_file, read_image_list, read_names, \
+    resolve_data_path
+from .images import probe_image
+from .model import Sample
+from .problems import reject
+from .voc import IMAGE_SUFFIXES
+
+__all__ = ["read_yolo"]
+
+PathLike = Union[str, os.PathLike]
+_NAMES_FILES = ("obj.names", "classes.txt", "classes.names")
+
+
+def read_yolo(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = None,
+              skip_bad: bool = False) -> Iterator[Sample]:
+    """Read a darknet dataset (``obj.data`` file, or a folder holding one) or a plain folder of labelled images.
+
+    ``names``: the class names (a list, or a names file); default: the ``names`` entry of obj.data, or an
+    ``obj.names``/``classes.txt``/single ``*.names`` file in the folder.  A class id without a name, a malformed
+    label line or an unreadable image raises (naming the file) unless ``skip_bad``.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "obj.data").is_file():
+        path = path / "obj.data"
+    if path.is_file():
+        images, base, default_names = _from_data_file(path)
+    elif path.is_dir():
+        images, base, default_names = _from_folder(path)
+    else:
+        raise FileNotFoundError(f"YOLO dataset not found: {path}")
+    class_names = _load_names(names, default_names, path)
+
+    for image in images:
+        try:
+            yield _read_sample(image, base, class_names)
+        except (DatasetError, OSError) as error:
+            reject(error, skip_bad)
+
+
+def _from_data_file(data_file: Path) -> Tuple[List[Path], Path, Optional[Path]]:
+    options = read_data_file(data_file)
+    if "train" not in options:
+        raise DatasetError("no 'train' entry", path=data_file)
+    images: List[Path] = []
+    for key in ("train", "valid"):
+        if key in options:
+            list_file = resolve_data_path(options[key], data_file)
+            images.extend(resolve_data_path(line, list_file) for line in read_image_list(list_file))
+    unique = list(dict.fromkeys(images))  # darknet's default valid = train: read each image once
+    base = Path(os.path.commonpath([str(p.parent) for p in unique])) if unique else data_file.parent
+    names = resolve_data_path(options["names"], data_file) if "names" in options else None
+    return unique, base, names
+
+
+def _from_folder(folder: Path) -> Tuple[List[Path], Path, Optional[Path]]:
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise DatasetError("no images found", path=folder)
+    names = next((folder / n for n in _NAMES_FILES if (folder / n).is_file()), None)
+    if names is None:
+        candidates = sorted(folder.glob("*.names"))
+        names = candidates[0] if len(candidates) == 1 else None
+    return images, folder, names
+
+
+def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
+    if names is None:
+        if default is None:
+            raise DatasetError("no class names: pass names=[...] or put an obj.names next to the images",
+                               path=where)
+        return read_names(default)
+    if isinstance(names, (str, os.PathLike)):
+        return read_names(names)
+    return list(names)
+
+
+def _label_file(image: Path) -> Optional[Path]:
+    label = label_path_for(image)
+    if label is not None and label.is_file():
+        return label
+    parts = list(image.parts)
+    if "images" in parts:  # YOLOv5 layout: .../images/x.jpg -> .../labels/x.txt
+        index = len(parts) - 1 - parts[::-1].index("images")
+        parts[index] = "labels"
+        candidate = Path(*parts).with_suffix(".txt")
+        if candidate.is_file():
+            return candidate
+    return label
+
+
+def _read_sample(image: Path, base: Path, class_names: List[str]) -> Sample:
+    info = probe_image(image)
+    label_file = _label_file(image)
+    if label_file is None:
+        raise DatasetError("darknet cannot derive a label file name from this extension", path=image)
+    text = label_file.read_text(encoding="utf-8", errors="replace") if label_file.is_file() else ""
+    parsed = parse_label_text(text)
+    if parsed.malformed:
+        number, line = parsed.malformed[0]
+        raise DatasetError(f"line {number} is not '<id> <x> <y> <w> <h>': {line!r}", path=label_file)
+    bad_ids = sorted({int(i) for i in parsed.class_ids if not 0 <= i < len(class_names)})
+    if bad_ids:
+        raise DatasetError(f"class id {', '.join(map(str, bad_ids))} out of range: there are "
+                           f"{len(class_names)} class names", path=label_file)
+    try:
+        key = image.relative_to(base).with_suffix("").as_posix()
+    except ValueError:
+        key = image.stem
+    return Sample(image=image.absolute(), width=info.width, height=info.height,
+                  boxes=yolo_to_xyxy(parsed.boxes, info.width, info.height),
+                  labels=[class_names[i] for i in parsed.class_ids], source="yolo", key=key)

@@ -1,0 +1,165 @@
+"""YOLO/darknet folders and COCO JSON: reading, writing COCO, and round trips through the darknet writer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures_datasets import write_jpeg, write_text
+from pydarknet.datasets import (Sample, merge_datasets, read_coco, read_yolo, write_coco,
+                                write_darknet_dataset)
+from pydarknet.errors import DatasetError
+
+
+def make_samples(folder: Path, n=6):
+    out = []
+    for i in range(n):
+        path = write_jpeg(folder / f"im{i}.jpg", 80 + i, 60, seed=i)
+        label = ["pepsi", "cocacola"][i % 2]
+        out.append(Sample(path, 80 + i, 60, [[i, 2, 30 + i, 40]], [label], "test", f"im{i}"))
+    return out
+
+
+def by_image_content(samples):
+    return {s.image.read_bytes(): s for s in samples}
+
+
+def test_darknet_dataset_round_trip(tmp_path):
+    original = make_samples(tmp_path / "src")
+    ds = write_darknet_dataset(original, tmp_path / "ds", split=(0.5, 0.5), progress=False)
+    back = list(read_yolo(ds.data_file))
+    assert len(back) == len(original) and {s.source for s in back} == {"yolo"}
+    read = by_image_content(back)
+    for sample in original:
+        again = read[sample.image.read_bytes()]
+        assert again.labels == sample.labels
+        np.testing.assert_allclose(again.boxes, sample.boxes, atol=1e-3)  # 6 decimals in the label files
+    assert len(list(read_yolo(tmp_path / "ds"))) == len(original)  # the folder works too
+
+
+def test_yolo_folder_with_names_file(tmp_path):
+    write_jpeg(tmp_path / "a.jpg", 100, 50)
+    write_text(tmp_path / "a.txt", "1 0.5 0.5 0.2 0.4\n")
+    write_jpeg(tmp_path / "sub" / "b.png", 10, 10)  # no label: a negative, as in darknet
+    write_text(tmp_path / "classes.txt", "cat\ndog\n")
+    samples = {s.key: s for s in read_yolo(tmp_path)}
+    assert samples["a"].labels == ["dog"] and samples["a"].boxes.tolist() == [[40, 15, 60, 35]]
+    assert samples["sub/b"].boxes.shape == (0, 4)
+
+
+def test_yolov5_layout(tmp_path):
+    write_jpeg(tmp_path / "images" / "train" / "a.jpg", 100, 50)
+    write_text(tmp_path / "labels" / "train" / "a.txt", "0 0.5 0.5 1 1\n")
+    (sample,) = read_yolo(tmp_path, names=["logo"])
+    assert sample.boxes.tolist() == [[0, 0, 100, 50]]
+
+
+@pytest.mark.parametrize("label, message", [("5 0.5 0.5 0.1 0.1\n", "class id 5 out of range"),
+                                            ("0,0.5,0.5,0.1,0.1\n", "line 1"),
+                                            ("pepsi 0.5 0.5 0.1 0.1\n", "line 1")])
+def test_bad_labels(tmp_path, label, message):
+    write_jpeg(tmp_path / "a.jpg", 100, 50)
+    path = write_text(tmp_path / "a.txt", label)
+    with pytest.raises(DatasetError, match=message) as excinfo:
+        list(read_yolo(tmp_path, names=["a", "b"]))
+    assert excinfo.value.path == str(path)
+
+
+def test_yolo_needs_names(tmp_path):
+    write_jpeg(tmp_path / "a.jpg", 10, 10)
+    with pytest.raises(DatasetError, match="no class names"):
+        list(read_yolo(tmp_path))
+
+
+def test_coco_round_trip(tmp_path):
+    original = make_samples(tmp_path / "images")
+    json_file = write_coco(original, tmp_path / "ann" / "instances.json", image_root=tmp_path / "images")
+    document = json.loads(json_file.read_text())
+    assert [c["name"] for c in document["categories"]] == ["cocacola", "pepsi"]
+    assert document["categories"][0]["id"] == 1
+    assert document["images"][0]["file_name"] == "im0.jpg"
+    assert document["annotations"][1]["bbox"] == [1.0, 2.0, 30.0, 38.0]
+    back = by_image_content(read_coco(json_file, images_dir=tmp_path / "images"))
+    for sample in original:
+        again = back[sample.image.read_bytes()]
+        assert again.labels == sample.labels and again.boxes.tolist() == sample.boxes.tolist()
+        assert again.source == "coco"
+
+
+def test_coco_absolute_paths_and_class_rename(tmp_path):
+    original = make_samples(tmp_path / "images", n=4)
+    json_file = write_coco(original, tmp_path / "x.json", classes={"pepsi": "soda", "cocacola": "soda"})
+    document = json.loads(json_file.read_text())
+    assert Path(document["images"][0]["file_name"]).is_absolute()
+    assert [c["name"] for c in document["categories"]] == ["soda"]
+    assert len(document["annotations"]) == 4
+    assert {s.labels[0] for s in read_coco(json_file)} == {"soda"}
+
+
+def test_coco_crowd_boxes_are_left_out(tmp_path):
+    write_jpeg(tmp_path / "a.jpg", 100, 100)
+    document = {"images": [{"id": 7, "file_name": "a.jpg", "width": 100, "height": 100}],
+                "categories": [{"id": 3, "name": "logo"}],
+                "annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [1, 2, 3, 4], "iscrowd": 0},
+                                {"id": 2, "image_id": 7, "category_id": 3, "bbox": [0, 0, 50, 50], "iscrowd": 1}]}
+    write_text(tmp_path / "c.json", json.dumps(document))
+    (sample,) = read_coco(tmp_path / "c.json")
+    assert sample.boxes.tolist() == [[1, 2, 4, 6]]
+    (sample,) = read_coco(tmp_path / "c.json", include_crowd=True)
+    assert len(sample.boxes) == 2
+
+
+@pytest.mark.parametrize("document, message", [
+    ("{not json", "malformed JSON"),
+    ('{"images": []}', "needs 'images', 'annotations' and 'categories'"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "x"}],'
+     ' "annotations": [{"id": 5, "image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}]}', "unknown image_id 2"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "x"}],'
+     ' "annotations": [{"id": 5, "image_id": 1, "category_id": 9, "bbox": [0, 0, 1, 1]}]}', "unknown category_id 9"),
+    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1, "name": "x"}],'
+     ' "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}', "bbox must be"),
+])
+def test_malformed_coco(tmp_path, document, message):
+    write_jpeg(tmp_path / "a.jpg", 10, 10)
+    path = write_text(tmp_path / "c.json", document)
+    with pytest.raises(DatasetError, match=message) as excinfo:
+        list(read_coco(path))
+    assert excinfo.value.path == str(path)
+
+
+def test_coco_missing_image(tmp_path):
+    write_text(tmp_path / "c.json", json.dumps({"images": [{"id": 1, "file_name": "gone.jpg"}],
+                                                 "categories": [], "annotations": []}))
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        list(read_coco(tmp_path / "c.json"))
+
+
+def test_merge_unifies_classes_and_keeps_duplicates_together(tmp_path):
+    a = make_samples(tmp_path / "a", n=6)
+    b = [Sample(write_jpeg(tmp_path / "b" / f"x{i}.jpg", 50, 50, seed=100 + i), 50, 50, [[1, 1, 20, 20]],
+                ["guinness"], "test", f"x{i}") for i in range(4)]
+    ds_a = write_darknet_dataset(a, tmp_path / "ds_a", seed=1, progress=False)
+    ds_b = write_darknet_dataset(b + a[:2], tmp_path / "ds_b", seed=2, progress=False)  # a[0:2] in both
+    merged = merge_datasets([tmp_path / "ds_a", ds_b.data_file], tmp_path / "merged", split=(0.5, 0.5), seed=1,
+                            progress=False)
+    assert merged.classes == ["cocacola", "guinness", "pepsi"]
+    assert merged.n_train + merged.n_valid == 12
+    assert merged.stats.duplicate_images == 2
+    assert sum(merged.counts["train"].values()) + sum(merged.counts["valid"].values()) == 12
+    # each duplicated picture sits on one side only
+    sides = {}
+    for split, list_file in (("train", merged.train_list), ("valid", merged.valid_list)):
+        for line in list_file.read_text().splitlines():
+            sides.setdefault(Path(line).read_bytes(), set()).add(split)
+    assert all(len(s) == 1 for s in sides.values())
+    assert ds_a.n_train + ds_a.n_valid == 6
+
+
+def test_merge_with_renaming_and_sample_iterables(tmp_path):
+    a = make_samples(tmp_path / "a", n=2)
+    b = [Sample(write_jpeg(tmp_path / "b.jpg", 50, 50, seed=9), 50, 50, [[1, 1, 20, 20]], ["coke"], "t", "b")]
+    merged = merge_datasets([a, b], tmp_path / "m", classes={"cocacola": "cocacola", "coke": "cocacola"},
+                            split=(1, 0), progress=False)
+    assert merged.classes == ["cocacola"] and merged.counts["train"] == {"cocacola": 2}
