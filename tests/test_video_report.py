@@ -1,0 +1,179 @@
+"""The product-placement report, end to end on a generated clip whose placements are known exactly.
+
+Detection is done by a stand-in that returns the clip's ground truth, jittered and with frames dropped: these
+tests check pydarknet.video's tracking, timing and report code, not a network.
+"""
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from pydarknet.video import report as report_module
+from pydarknet.video.analyze import analyze_video
+from pydarknet.video.errors import VideoOutputError
+from pydarknet.video.report import ReportBuilder, summarize
+from pydarknet.video.sample_clip import GroundTruthDetector, Placement, SimpleMarks, make_clip
+from pydarknet.video.tracking import Appearance
+
+FPS = 25.0
+SIZE = (160, 120)
+
+
+class CocoLikeMarks(SimpleMarks):
+    """Generic product names, as a COCO model would report them."""
+
+    NAMES = ("bottle", "cup", "laptop")
+
+
+SCHEDULE = [
+    Placement(0, 0.20, 1.80, (60, 45, 100, 75)),                                    # bottle, centre
+    Placement(0, 3.00, 4.60, (10, 10, 40, 34)),                                     # bottle again, corner
+    Placement(1, 1.00, 4.00, (10, 60, 40, 90), box_end=(110, 60, 140, 90)),          # cup, moving across
+    Placement(2, 2.00, 3.00, (100, 8, 150, 40)),                                    # laptop, edge
+    Placement(0, 4.00, 5.00, (110, 70, 150, 100)),                                  # bottle, overlaps the 2nd
+]
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "episode.mp4"
+    return make_clip(path, SCHEDULE, size=SIZE, fps=FPS, seconds=6.0, marks=CocoLikeMarks(3), stamp_index=True)
+
+
+def dropped_frames(truth):
+    """Inside every placement: every 7th frame missed, plus one double miss (the tracker's max_gap is 5)."""
+    drop = set()
+    for number, placement in enumerate(truth.placements):
+        inner = placement.frames[1:-1]
+        drop.update((number, int(f)) for f in inner[::7])
+        drop.update({(number, int(inner[3])), (number, int(inner[4]))})
+    return drop
+
+
+@pytest.fixture(scope="module")
+def analysis(truth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    detector = GroundTruthDetector(truth, jitter=1.5, drop=dropped_frames(truth), batch_size=4)
+    return analyze_video(detector.detect_batch, truth.path, detector.class_names, report=out / "report",
+                         batch_size=4)
+
+
+def test_on_screen_time_and_appearance_count_match_the_truth(truth, analysis):
+    brands = {b.brand: b for b in analysis.report.brands}
+    assert set(brands) == {"bottle", "cup", "laptop"}
+    for name, brand in brands.items():
+        true_seconds = truth.on_screen_seconds(name)
+        assert brand.on_screen_seconds == pytest.approx(true_seconds, rel=0.05), name
+        assert brand.appearances == truth.appearance_count(name), name
+        first_true = min(p.first_frame for p in truth.placements if p.brand == name) / FPS
+        assert brand.first_seen == pytest.approx(first_true, abs=1.5 / FPS)
+        assert brand.runtime_share == pytest.approx(true_seconds / 6.0, rel=0.05)
+
+
+def test_brand_figures_follow_their_definitions(truth, analysis):
+    brands = {b.brand: b for b in analysis.report.brands}
+    # the laptop sits in the top-right corner, the first bottle in the middle of the frame
+    assert brands["laptop"].position == "edge" and brands["laptop"].centre_share == 0
+    centre_bottle = [a for a in analysis.report.appearances if a.brand == "bottle"][0]
+    assert centre_bottle.centre_share == 1.0
+    laptop_area = 50 * 32 / (SIZE[0] * SIZE[1])
+    assert brands["laptop"].mean_area_share == pytest.approx(laptop_area, rel=0.1)
+    assert brands["laptop"].max_area_share >= brands["laptop"].mean_area_share
+    assert brands["cup"].longest_appearance == pytest.approx(3.0, rel=0.05)
+    assert 0.6 <= brands["cup"].confidence_min <= brands["cup"].confidence_mean <= brands["cup"].confidence_max <= 0.95
+
+
+def test_report_folder_contents(truth, analysis):
+    folder = analysis.report.path
+    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "index.html", "summary.csv", "thumbs",
+                                                        "timeline.png"]
+    with open(folder / "appearances.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(truth.placements)
+    assert sorted((folder / "thumbs").iterdir()) == sorted(folder / r["thumbnail"] for r in rows)
+    with open(folder / "summary.csv", newline="") as stream:
+        assert [r["brand"] for r in csv.DictReader(stream)] == [b.brand for b in analysis.report.brands]
+    html = (folder / "index.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert links and all((folder / link).is_file() for link in links)  # every link is relative and resolves
+    assert "http" not in html and "<script" not in html  # opens offline
+    assert (folder / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def appearance(track_id, first, last, box, class_name="bottle", gap=()):
+    frames = np.array([f for f in range(first, last + 1) if f not in gap])
+    return Appearance(track_id, 0, class_name, frames, frames / FPS, np.tile(box, (len(frames), 1)).astype(float),
+                      np.full(len(frames), 0.8))
+
+
+def test_summary_counts_bridged_gaps_and_overlaps_once():
+    # track 1: frames 0..49 with 10..14 missed (bridged), track 2 overlaps it on frames 40..59
+    # a cup at the top edge, horizontally centred: centred one way only, so "edge"
+    appearances = [appearance(1, 0, 49, (0, 0, 16, 12), gap=range(10, 15)), appearance(2, 40, 59, (72, 54, 88, 66)),
+                   appearance(3, 70, 79, (72, 0, 88, 12), class_name="cup")]
+    brands, rows = summarize(appearances, (160, 120), 1 / FPS, runtime=4.0)
+    assert [r.duration for r in rows] == pytest.approx([2.0, 0.8, 0.4])
+    assert rows[0].detections == 45
+    bottle, cup = brands
+    assert cup.centre_share == 0 and cup.position == "edge"
+    assert bottle.on_screen_seconds == pytest.approx(60 / FPS)  # frames 0..59, overlap counted once
+    assert bottle.runtime_share == pytest.approx(0.6)
+    assert bottle.mean_area_share == pytest.approx(0.01)  # every box is 1% of the frame
+    assert bottle.centre_share == pytest.approx(20 / 65)  # only track 2 is in the central cell
+    assert bottle.position == "edge" and bottle.longest_track_id == 1
+
+
+def test_report_is_written_atomically(tmp_path, monkeypatch):
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "index.html").write_text("the previous report")
+
+    def broken_plot(*args):
+        raise RuntimeError("disk full while plotting")
+
+    builder = ReportBuilder(folder, SIZE, 1 / FPS)
+    monkeypatch.setattr("pydarknet.video.timeline.plot_timeline", broken_plot)
+    with pytest.raises(RuntimeError, match="disk full"):
+        builder.finish([appearance(1, 0, 9, (0, 0, 10, 10))])
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no half report beside it
+    assert (folder / "index.html").read_text() == "the previous report"
+
+    monkeypatch.undo()
+    ReportBuilder(folder, SIZE, 1 / FPS).finish([appearance(1, 0, 9, (0, 0, 10, 10))])
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    assert "the previous report" not in (folder / "index.html").read_text()
+
+
+def test_unwritable_report_folder_fails_before_any_frame_is_read(truth, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    detector = GroundTruthDetector(truth)
+    with pytest.raises(VideoOutputError, match="cannot create the output folder"):
+        analyze_video(detector.detect_batch, truth.path, detector.class_names, report=blocker / "report")
+    assert detector.calls == []
+
+
+def test_a_failure_mid_video_leaves_no_outputs(truth, tmp_path):
+    detector = GroundTruthDetector(truth)
+
+    def fails_later(images):
+        if len(detector.calls) == 5:
+            raise RuntimeError("GPU lost")
+        return detector.detect_batch(images)
+
+    with pytest.raises(RuntimeError, match="GPU lost"):
+        analyze_video(fails_later, truth.path, detector.class_names, out=tmp_path / "a.mp4",
+                      report=tmp_path / "report", jsonl=tmp_path / "d.jsonl", coco=tmp_path / "c.json", batch_size=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_thumbnails_show_the_best_frame_cropped_around_the_box(analysis):
+    import cv2
+
+    for row in analysis.report.appearances:
+        image = cv2.imread(str(analysis.report.path / row.thumbnail))
+        assert image is not None and max(image.shape[:2]) == report_module.THUMBNAIL_SIDE
