@@ -128,11 +128,19 @@ def last_error() -> str:
     return ffi.string(lib.pdn_last_error()).decode("utf-8", "replace")
 
 
+def _last_lines(text: str, keep: int) -> str:
+    """The error's first line and the last lines of darknet's output after it (its layer table is long)."""
+    lines = text.splitlines()
+    if len(lines) <= keep + 1:
+        return text
+    return "\n".join(lines[:1] + ["..."] + lines[-keep:])
+
+
 def raise_last_error(action: str, cfg: Optional[os.PathLike] = None, weights: Optional[os.PathLike] = None):
     """Raise the exception matching the library's last error on this thread."""
     ffi, lib = load()
     kind = lib.pdn_last_error_kind()
-    message = last_error()
+    message = _last_lines(last_error(), 16)
     first_line, _, details = message.partition("\n")
     if kind == ERR_MEMORY:
         raise MemoryError(f"{action}: {message}")

@@ -37,6 +37,7 @@ typedef struct stat pdn_stat_t;
 
 struct pdn_detector {
     network *net;
+    int verbose;
     int gpu;                  /* -1: CPU */
     int letter_box;           /* [net] letter_box=1 in the cfg */
     float *input;             /* batch x c x h x w floats: pinned host memory on the GPU path */
@@ -155,8 +156,9 @@ static int check_weights_size(const char *path, const pdn_guard *g, int64_t *siz
     *size_out = (int64_t)st.st_size;
     if (g->fread_got < g->fread_requested) {
         pdn_set_error(PDN_ERR_WEIGHTS,
-                      "weights file %s is truncated: the cfg needs %llu bytes of weights, the file has %lld",
-                      path, (unsigned long long)g->fread_requested, (long long)st.st_size);
+                      "weights file %s is truncated: it ends after %lld bytes, before the cfg's layers were all "
+                      "loaded (an interrupted download, or weights of a smaller network)",
+                      path, (long long)st.st_size);
         return -1;
     }
     if ((uint64_t)st.st_size > g->fread_got) {
@@ -197,6 +199,7 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         return NULL;
     }
     d->gpu = gpu < 0 ? -1 : gpu;
+    d->verbose = verbose;
 
     lock_loads();   /* darknet's parser works through globals (gpu_index); one load at a time */
     if (!verbose) pdn_capture_begin(&capture);
@@ -334,10 +337,12 @@ static int check_images(const pdn_detector *d, int n, const uint8_t **images, co
 static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
                    const int64_t *strides, int letterbox, float *out)
 {
-    pdn_image_view views[256];
-    pdn_image_view *v = n <= 256 ? views : (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
+    pdn_image_view *v = (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
     int i, rc;
-    if (!v) return -1;
+    if (!v) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
+        return -1;
+    }
     for (i = 0; i < n; ++i) {
         v[i].pixels = images[i];
         v[i].width = widths[i];
@@ -345,7 +350,7 @@ static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *he
         v[i].row_stride = strides[i];
     }
     rc = pdn_prepare_batch(v, n, d->net->w, d->net->h, letterbox, out);
-    if (v != views) free(v);
+    free(v);
     if (rc) pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
     return rc;
 }
@@ -384,6 +389,23 @@ static int forward(pdn_detector *d)
     return 0;
 }
 
+/* darknet announces its CPU features ("Used AVX") on its first forward pass in the process: keep that out of the
+ * user's terminal unless they asked for darknet's chatter. */
+static int quiet_first_forward(pdn_detector *d)
+{
+    static int first_done;
+    pdn_capture capture;
+    int rc;
+    if (first_done || d->verbose) return forward(d);
+    lock_loads();
+    pdn_capture_begin(&capture);
+    rc = forward(d);
+    pdn_capture_end(&capture, NULL, 0);
+    first_done = 1;
+    unlock_loads();
+    return rc;
+}
+
 PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
                           const int64_t *strides, float thresh, float nms_thresh, int letterbox)
 {
@@ -400,7 +422,7 @@ PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const 
     t0 = pdn_now_ms();
     if (prepare(d, n, images, heights, widths, strides, letterbox, d->input)) return -1;
     t1 = pdn_now_ms();
-    if (forward(d)) return -1;
+    if (quiet_first_forward(d)) return -1;
     t2 = pdn_now_ms();
     d->post.res_count = 0;
     for (i = 0; i < n; ++i) {
