@@ -135,6 +135,13 @@ def decode_oriented(path: Union[str, os.PathLike]) -> np.ndarray:
 
 
 def _parse_header(stream: BinaryIO) -> Optional[ImageInfo]:
+    try:
+        return _parse_known_header(stream)
+    except struct.error:  # a fixed-size header field runs past the end of the file
+        raise _NotAnImage("the file ends inside its image header") from None
+
+
+def _parse_known_header(stream: BinaryIO) -> Optional[ImageInfo]:
     head = stream.read(32)
     if head.startswith(b"\xff\xd8"):
         return _parse_jpeg(stream)

@@ -1,0 +1,292 @@
+"""Downloading the Logos in the Wild images listed in each folder's ``urls.txt``.
+
+The dataset ships URLs, not images, and many of them have died or now answer with an HTML page, so every body is
+validated (it must decode completely as an image) before it is written, and written atomically (to a temporary
+name, then renamed), so an interrupted run leaves only complete images and a rerun resumes where it stopped.
+Transient failures (timeouts, resets, 5xx, truncated bodies) are retried with exponential backoff; permanent
+ones (404, not an image) are not.  The same URL listed in several folders is fetched once, and an image whose
+bytes equal an earlier one is hard-linked to it instead of stored twice.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ..errors import DatasetError
+from .dedupe import sha1_of_bytes
+from .fsutil import atomic_write_bytes, place_file
+from .images import ImageInfo, TruncatedImageError, verify_image, verify_image_bytes
+from .litw import UrlEntry, litw_data_dir, read_urls_file
+from .voc import find_image
+
+__all__ = ["download_litw_images", "DownloadReport", "DownloadFailure"]
+
+PathLike = Union[str, os.PathLike]
+# a browser-like agent: several image hosts refuse urllib's default one
+DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "bmp": ".bmp", "webp": ".webp"}
+_PERMANENT_HTTP = {400, 401, 403, 404, 405, 410, 451}
+_CHUNK = 64 * 1024
+
+
+@dataclass
+class DownloadFailure:
+    folder: str
+    image_id: str
+    url: str
+    reason: str
+    attempts: int
+
+
+@dataclass
+class DownloadReport:
+    downloaded: int = 0        # fetched, validated and written in this run
+    already_present: int = 0   # a valid image was already there (resumed run)
+    duplicates: int = 0        # same URL or same bytes as another entry: hard-linked, not stored again
+    failed: List[DownloadFailure] = field(default_factory=list)
+    report_file: Optional[Path] = None  # tab-separated list of the failures
+
+    def summary(self) -> str:
+        text = (f"{self.downloaded} downloaded, {self.already_present} already present, "
+                f"{self.duplicates} duplicates linked, {len(self.failed)} failed")
+        if self.failed:
+            reasons: Dict[str, int] = defaultdict(int)
+            for failure in self.failed:
+                reasons[failure.reason.split(":")[0]] += 1
+            text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])) + ")"
+            if self.report_file:
+                text += f"; details in {self.report_file}"
+        return text
+
+
+class _Transient(Exception):
+    """Worth retrying: the network or server may do better next time."""
+
+
+class _Permanent(Exception):
+    """Not worth retrying: the URL is dead or does not serve an image."""
+
+
+class _Failed(Exception):
+    """Final outcome for a URL that produced no image, after ``attempts`` tries."""
+
+    def __init__(self, reason: str, attempts: int):
+        super().__init__(reason)
+        self.reason, self.attempts = reason, attempts
+
+
+def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
+                         folders: Optional[Sequence[str]] = None, workers: int = 16, timeout: float = 20.0,
+                         retries: int = 3, backoff: float = 1.0, user_agent: str = DEFAULT_USER_AGENT,
+                         max_bytes: int = 50 * 1024 * 1024, progress: bool = True) -> DownloadReport:
+    """Download the images of a Logos in the Wild tree; returns what happened to each.
+
+    Images go to ``<images_root>/<folder>/img<id>.<ext>`` (default: next to the XML files), the extension
+    following the actual content.  Only entries that have an annotation are fetched.  ``timeout`` bounds each
+    attempt (connect, and the whole body); attempt ``n`` is followed by a pause of ``backoff * 2**n`` seconds.
+    Failures are listed in ``download_failures.tsv`` under ``images_root``.
+    """
+    data_dir = litw_data_dir(root)
+    images_base = Path(images_root) if images_root is not None else data_dir
+    entries = _entries_to_fetch(data_dir, folders)
+    report = DownloadReport()
+    fetcher = _Fetcher(timeout, retries, backoff, user_agent, max_bytes)
+    store = _ContentStore()
+
+    # 1. resume: keep what is already there and valid (and remember its bytes for de-duplication)
+    pending: List[UrlEntry] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for entry, existing in zip(entries, pool.map(lambda e: _valid_existing(images_base, e), entries)):
+            if existing is None:
+                pending.append(entry)
+            else:
+                report.already_present += 1
+                store.remember(existing)
+
+    # 2. fetch each distinct URL once; further entries with the same URL are linked to the first
+    by_url: Dict[str, List[UrlEntry]] = defaultdict(list)
+    for entry in pending:
+        by_url[entry.url].append(entry)
+    lock = threading.Lock()
+
+    def fetch_url(url: str) -> None:
+        group = by_url[url]
+        try:
+            data, info = fetcher.fetch(url)
+        except _Failed as failure:
+            with lock:
+                report.failed.extend(DownloadFailure(e.folder, e.image_id, url, failure.reason, failure.attempts)
+                                     for e in group)
+            return
+        extension = _EXTENSIONS.get(info.format)
+        if extension is None:
+            with lock:
+                report.failed.extend(DownloadFailure(e.folder, e.image_id, url, f"unsupported format: {info.format}", 1)
+                                     for e in group)
+            return
+        for entry in group:
+            folder = images_base / entry.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            linked = store.write_or_link(data, folder / f"img{entry.image_id}{extension}")
+            with lock:
+                if linked:
+                    report.duplicates += 1
+                else:
+                    report.downloaded += 1
+
+    _clean_partial_files(images_base, {e.folder for e in pending})
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = pool.map(fetch_url, by_url)
+        if progress:
+            from tqdm.auto import tqdm
+
+            jobs = tqdm(jobs, total=len(by_url), desc="downloading", unit="url")
+        for _ in jobs:
+            pass
+
+    report.failed.sort(key=lambda f: (f.folder, f.image_id))
+    if report.failed:
+        report.report_file = _write_failure_report(images_base, report.failed)
+    return report
+
+
+class _Fetcher:
+    """HTTP GET with a per-attempt deadline, validation of the body, and retries with exponential backoff."""
+
+    def __init__(self, timeout: float, retries: int, backoff: float, user_agent: str, max_bytes: int):
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.user_agent, self.max_bytes = user_agent, max_bytes
+
+    def fetch(self, url: str) -> Tuple[bytes, ImageInfo]:
+        """Return the body of a complete, decodable image and its header facts, or raise ``_Failed``."""
+        for attempt in range(self.retries + 1):
+            try:
+                data = self._get(url)
+                return data, verify_image_bytes(data, name=url)
+            except TruncatedImageError as exc:  # cut-off body: the next attempt may get all of it
+                reason = f"truncated: {exc}"
+            except DatasetError as exc:
+                raise _Failed(f"not an image: {exc}".replace(f"{url}: ", ""), attempt + 1) from None
+            except _Permanent as exc:
+                raise _Failed(str(exc), attempt + 1) from None
+            except _Transient as exc:
+                reason = str(exc)
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2 ** attempt)
+        raise _Failed(reason, self.retries + 1)
+
+    def _get(self, url: str) -> bytes:
+        if not url.lower().startswith(("http://", "https://")):
+            raise _Permanent(f"unsupported URL: {url[:60]}")
+        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "image/*"})
+        deadline = time.monotonic() + self.timeout
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                chunks, size = [], 0
+                while True:
+                    chunk = response.read(_CHUNK)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise _Permanent(f"too large: more than {self.max_bytes} bytes")
+                    if time.monotonic() > deadline:
+                        raise _Transient(f"timeout: body not complete after {self.timeout:g}s")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except urllib.error.HTTPError as exc:
+            if exc.code in _PERMANENT_HTTP:
+                raise _Permanent(f"HTTP {exc.code}: {exc.reason}") from None
+            raise _Transient(f"HTTP {exc.code}: {exc.reason}") from None
+        except http.client.IncompleteRead as exc:
+            raise _Transient(f"truncated: connection closed after {len(exc.partial)} bytes") from None
+        except (socket.timeout, TimeoutError):
+            raise _Transient(f"timeout: no answer within {self.timeout:g}s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
+                raise _Transient(f"timeout: no answer within {self.timeout:g}s") from None
+            raise _Transient(f"connection error: {exc.reason}") from None
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            raise _Transient(f"connection error: {exc or type(exc).__name__}") from None
+
+
+class _ContentStore:
+    """Which bytes are already stored where, to link identical images instead of storing them twice."""
+
+    def __init__(self) -> None:
+        self._paths: Dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, path: Path, data: Optional[bytes] = None) -> None:
+        digest = sha1_of_bytes(data if data is not None else path.read_bytes())
+        with self._lock:
+            self._paths.setdefault(digest, path)
+
+    def write_or_link(self, data: bytes, destination: Path) -> bool:
+        """Store ``data`` at ``destination`` atomically: as a hard link to identical bytes already stored
+        (returns True), else as a new file (returns False).  Under one lock, so two threads holding the same
+        bytes cannot both store them."""
+        digest = sha1_of_bytes(data)
+        with self._lock:
+            original = self._paths.get(digest)
+            if original is None:
+                atomic_write_bytes(destination, data)
+                self._paths[digest] = destination
+                return False
+            temporary = destination.with_name(f".{destination.name}.link.part")
+            place_file(original, temporary, "hardlink")  # falls back to a copy across file systems
+            os.replace(temporary, destination)
+            return True
+
+
+def _entries_to_fetch(data_dir: Path, folders: Optional[Iterable[str]]) -> List[UrlEntry]:
+    wanted = set(folders) if folders is not None else None
+    entries: List[UrlEntry] = []
+    url_files = sorted(data_dir.glob("*/urls.txt"))
+    if not url_files:
+        raise DatasetError("no <folder>/urls.txt files: is this the data folder of Logos in the Wild?",
+                           path=data_dir)
+    for urls_file in url_files:
+        if wanted is not None and urls_file.parent.name not in wanted:
+            continue
+        entries.extend(e for e in read_urls_file(urls_file)
+                       if (urls_file.parent / f"img{e.image_id}.xml").is_file())
+    return entries
+
+
+def _valid_existing(images_base: Path, entry: UrlEntry) -> Optional[Path]:
+    existing = find_image(images_base / entry.folder, f"img{entry.image_id}")
+    if existing is None:
+        return None
+    try:
+        verify_image(existing)
+    except (DatasetError, OSError):
+        existing.unlink()  # not an image we wrote (writes are atomic): replace it
+        return None
+    return existing
+
+
+def _clean_partial_files(images_base: Path, folders: Iterable[str]) -> None:
+    """Remove temporary files a killed run left behind (they never carry a final image name)."""
+    for folder in folders:
+        for leftover in (images_base / folder).glob(".img*.part"):
+            leftover.unlink()
+
+
+def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) -> Path:
+    lines = ["folder\tid\turl\treason\tattempts"]
+    lines += [f"{f.folder}\t{f.image_id}\t{f.url}\t{f.reason}\t{f.attempts}" for f in failures]
+    images_base.mkdir(parents=True, exist_ok=True)
+    path = images_base / "download_failures.tsv"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    return path

@@ -1,0 +1,208 @@
+"""The Logos in the Wild downloader against a local HTTP server on 127.0.0.1 that misbehaves in the ways the web
+does: 404s, HTML error pages and SVGs served as .jpg, truncated bodies, slow answers and connection resets."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fixtures_datasets import jpeg_bytes, png_bytes, voc_xml, write_text
+from pydarknet.datasets import download_litw_images, read_litw, write_darknet_dataset
+from pydarknet.datasets.images import verify_image
+
+GOOD = {f"/good{i}.jpg": jpeg_bytes(64, 48, seed=i) for i in range(4)}
+SAME_BYTES = jpeg_bytes(40, 40, seed=77)
+TIMEOUT = 0.5
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hits: Counter  # set per server
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.hits[self.path] += 1
+        path = self.path
+        if path in GOOD:
+            return self._send(GOOD[path])
+        if path in ("/same-a.jpg", "/same-b.jpg"):
+            return self._send(SAME_BYTES)
+        if path == "/png.jpg":
+            return self._send(png_bytes(30, 20), "image/png")
+        if path == "/html.jpg":
+            return self._send(b"<!DOCTYPE html><html><body>Image not found</body></html>", "text/html")
+        if path == "/svg.jpg":
+            return self._send(b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml")
+        if path == "/truncated.jpg":  # announces the full length, sends half, hangs up
+            body = GOOD["/good0.jpg"]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            return
+        if path == "/cut-no-length.jpg":  # no Content-Length: only the image itself shows the cut
+            body = GOOD["/good1.jpg"]
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            return
+        if path == "/slow.jpg":
+            time.sleep(TIMEOUT * 3)
+            return self._send(GOOD["/good0.jpg"])
+        if path == "/reset.jpg":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()  # linger 0: the client sees a TCP reset
+            return
+        if path == "/flaky.jpg":  # fails once, then works: a retry must get it
+            if self.hits[path] == 1:
+                self.send_error(503)
+                return
+            return self._send(GOOD["/good3.jpg"])
+        if path == "/moved.jpg":
+            self.send_response(301)
+            self.send_header("Location", "/good2.jpg")
+            self.end_headers()
+            return
+        self.send_error(404)
+
+    def _send(self, body: bytes, content_type: str = "image/jpeg"):
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # clients that gave up (timeouts) break the pipe
+        pass
+
+
+@pytest.fixture
+def server():
+    handler = type("Handler", (_Handler,), {"hits": Counter()})
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.hits
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# folder -> [(id, path on the server)]
+LAYOUT = {
+    "abus": [("000000", "/good0.jpg"), ("000001", "/missing.jpg"), ("000002", "/html.jpg"),
+             ("000003", "/png.jpg"), ("000004", "/same-a.jpg"), ("000005", "/truncated.jpg")],
+    "red bull": [("000000", "/good1.jpg"), ("000001", "/svg.jpg"), ("000002", "/slow.jpg"),
+                 ("000003", "/reset.jpg"), ("000004", "/same-b.jpg"), ("000005", "/good0.jpg"),
+                 ("000006", "/cut-no-length.jpg")],
+    "H&M": [("000000", "/flaky.jpg"), ("000001", "/moved.jpg")],
+}
+
+
+@pytest.fixture
+def litw_urls(tmp_path, server):
+    base, _hits = server
+    data = tmp_path / "LogosInTheWild-v2" / "data"
+    for folder, entries in LAYOUT.items():
+        lines = b"".join(f"{image_id}\t{base}{path}\r\n".encode() for image_id, path in entries)
+        (data / folder).mkdir(parents=True)
+        (data / folder / "urls.txt").write_bytes(lines + b"000099\thttp://127.0.0.1:9/no-annotation.jpg\n")
+        for image_id, _ in entries:
+            write_text(data / folder / f"img{image_id}.xml", voc_xml([("Abus-Logo", (2, 2, 20, 20))]))
+    return data
+
+
+def download(root, **kwargs):
+    options = dict(workers=4, timeout=TIMEOUT, retries=2, backoff=0.01, progress=False)
+    options.update(kwargs)
+    return download_litw_images(root, **options)
+
+
+def failures_by_key(report):
+    return {(f.folder, f.image_id): f for f in report.failed}
+
+
+def test_download_validates_retries_and_reports(litw_urls, server):
+    _base, hits = server
+    report = download(litw_urls)
+    failed = failures_by_key(report)
+    assert set(failed) == {("abus", "000001"), ("abus", "000002"), ("abus", "000005"), ("red bull", "000001"),
+                           ("red bull", "000002"), ("red bull", "000003"), ("red bull", "000006")}
+    assert failed[("abus", "000001")].reason.startswith("HTTP 404") and failed[("abus", "000001")].attempts == 1
+    assert "HTML page" in failed[("abus", "000002")].reason and failed[("abus", "000002")].attempts == 1
+    assert "SVG" in failed[("red bull", "000001")].reason
+    assert failed[("abus", "000005")].reason.startswith("truncated") and failed[("abus", "000005")].attempts == 3
+    assert failed[("red bull", "000006")].reason.startswith("truncated")
+    assert failed[("red bull", "000002")].reason.startswith("timeout") and failed[("red bull", "000002")].attempts == 3
+    assert failed[("red bull", "000003")].reason.startswith("connection error")
+    assert hits["/missing.jpg"] == 1 and hits["/reset.jpg"] == 3 and hits["/truncated.jpg"] == 3
+    assert hits["/flaky.jpg"] == 2  # one 503, then the retry succeeded
+    assert hits["/good0.jpg"] == 1  # listed twice, fetched once (the redirect target is good2)
+    assert "127.0.0.1:9" not in str(hits)  # entries without an annotation are not fetched
+
+    # 8 entries succeed: good0 (twice, one URL), good1, png, flaky, moved, and the identical pair
+    assert report.downloaded == 6 and report.duplicates == 2 and report.already_present == 0
+    assert report.summary().startswith("6 downloaded, 0 already present, 2 duplicates linked, 7 failed")
+    assert (litw_urls / "abus" / "img000003.png").is_file()  # named after the content, not the URL
+    assert os.path.samefile(litw_urls / "abus" / "img000004.jpg", litw_urls / "red bull" / "img000004.jpg")
+    assert os.path.samefile(litw_urls / "abus" / "img000000.jpg", litw_urls / "red bull" / "img000005.jpg")
+    for folder in LAYOUT:
+        for path in (litw_urls / folder).iterdir():
+            if path.suffix not in (".xml", ".txt"):
+                verify_image(path)  # everything under a final name is a complete image
+        assert not list((litw_urls / folder).glob(".*")), "no temporary files may remain"
+    for folder, image_id in failed:
+        left = [p for p in (litw_urls / folder).glob(f"img{image_id}.*") if p.suffix != ".xml"]
+        assert not left, f"{folder}/{image_id} failed but left {left}"
+    rows = report.report_file.read_text().splitlines()
+    assert rows[0] == "folder\tid\turl\treason\tattempts" and len(rows) == 8
+
+
+def test_rerun_resumes(litw_urls, server):
+    _base, hits = server
+    first = download(litw_urls)
+    before = Counter(hits)
+    second = download(litw_urls)
+    assert second.downloaded == 0 and second.duplicates == 0
+    assert second.already_present == first.downloaded + first.duplicates
+    assert len(second.failed) == len(first.failed)
+    for path in GOOD:
+        assert hits[path] == before[path], f"{path} was fetched again"
+    assert hits["/missing.jpg"] == before["/missing.jpg"] + 1  # failures are retried on a rerun
+
+
+def test_invalid_leftovers_are_replaced(litw_urls, server):
+    (litw_urls / "abus" / "img000000.jpg").write_bytes(b"<html>saved by another tool</html>")
+    (litw_urls / "abus" / ".img000003.png.abc.part").write_bytes(b"\x89PNG half")  # from a killed run
+    report = download(litw_urls, folders=["abus"])
+    verify_image(litw_urls / "abus" / "img000000.jpg")
+    assert report.downloaded == 3
+    assert not list((litw_urls / "abus").glob(".*part"))
+
+
+def test_downloaded_images_convert_to_darknet(litw_urls, tmp_path):
+    download(litw_urls, folders=["abus", "H&M"])
+    with pytest.warns(UserWarning, match="no image"):
+        samples = list(read_litw(litw_urls))
+    assert sorted(s.key for s in samples) == ["H&M/img000000", "H&M/img000001", "abus/img000000",
+                                              "abus/img000003", "abus/img000004"]
+    ds = write_darknet_dataset(samples, tmp_path / "ds", split=(1, 0), progress=False)
+    assert ds.classes == ["abus-symbol"] and ds.n_train == 5
+
+
+def test_images_root_elsewhere(litw_urls, tmp_path):
+    report = download(litw_urls, folders=["H&M"], images_root=tmp_path / "imgs")
+    assert report.downloaded == 2 and (tmp_path / "imgs" / "H&M" / "img000000.jpg").is_file()
+    assert not (litw_urls / "H&M" / "img000000.jpg").exists()
+    with pytest.warns(UserWarning, match="13 Logos in the Wild annotations have no image"):
+        assert len(list(read_litw(litw_urls, images_root=tmp_path / "imgs"))) == 2
