@@ -1,0 +1,132 @@
+"""The `pydarknet` command: detect, doctor, and the subcommands of the other modules (convert, dataset, train,
+eval, anchors, video, demo), each registered by its own module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import DarknetError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+# modules that add their own subcommands through register(subparsers)
+SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.video.cli"]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, batch: bool = True) -> None:
+    """--cfg/--weights/--names/--data/--device/--thresh/--nms, shared by every command that runs a detector."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--cfg", required=True, help="network .cfg file")
+    group.add_argument("--weights", required=True, help="trained .weights file")
+    group.add_argument("--names", help="class names: a .names file, or coco/voc")
+    group.add_argument("--data", help="a darknet .data file (its names= gives the class names)")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
+    group.add_argument("--thresh", type=float, default=0.25, help="minimum confidence (default 0.25)")
+    group.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    group.add_argument("--letterbox", action="store_true", default=None, help="keep aspect ratio (grey borders)")
+    if batch:
+        group.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default 1)")
+
+
+def open_detector(args: argparse.Namespace):
+    from .detector import Detector
+
+    return Detector(args.cfg, args.weights, names=args.names, data=args.data, device=args.device,
+                    batch_size=getattr(args, "batch_size", 1), thresh=args.thresh, nms=args.nms,
+                    letterbox=args.letterbox)
+
+
+def _expand_images(items: List[str]) -> List[Path]:
+    paths: List[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            paths.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            paths.append(p)
+    return paths
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from .images import read_image
+
+    images = _expand_images(args.images)
+    if not images:
+        raise ValueError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+    out_dir = Path(args.out) if args.out else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with open_detector(args) as detector:
+        bar = tqdm(images, unit="img", disable=len(images) < 8 or not sys.stderr.isatty(), file=sys.stderr)
+        for path in bar:
+            image = read_image(path)
+            dets = detector.detect(image)
+            results.append({"image": str(path), **dets.to_dict()})
+            if out_dir:
+                target = out_dir / (path.stem + ".jpg")
+                if not cv2.imwrite(str(target), dets.draw(image)):
+                    raise OSError(f"{target}: could not write the annotated image")
+            if not args.json:
+                print(f"{path}: {len(dets)} detection(s)")
+                for d in dets:
+                    print(f"  {d}")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from .doctor import report
+
+    text, code = report()
+    print(text)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pydarknet", description="darknet (YOLO) from Python: detect, train, "
+                                     "convert logo datasets, and analyse product placement in videos.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    detect = sub.add_parser("detect", help="detect objects in images", description="Detect objects in images "
+                            "(files or folders) and print them, as text or JSON; optionally save annotated copies.")
+    detect.add_argument("images", nargs="+", help="image files or folders")
+    add_model_arguments(detect, batch=False)
+    detect.add_argument("--out", help="folder for annotated images")
+    detect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    detect.set_defaults(func=run_detect)
+
+    doctor = sub.add_parser("doctor", help="show how pydarknet was built and what this machine offers")
+    doctor.set_defaults(func=run_doctor)
+
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("pydarknet: interrupted", file=sys.stderr)
+        return 130
+    except (DarknetError, ValueError, OSError, MemoryError) as exc:
+        print(f"pydarknet {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
