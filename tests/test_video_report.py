@@ -15,7 +15,7 @@ from pydarknet.video import report as report_module
 from pydarknet.video.analyze import analyze_video
 from pydarknet.video.errors import VideoOutputError
 from pydarknet.video.report import ReportBuilder, summarize
-from pydarknet.video.sample_clip import GroundTruthDetector, Placement, SimpleMarks, make_clip
+from pydarknet.video.sample_clip import GroundTruthDetector, ScheduledPlacement, SimpleMarks, make_clip
 from pydarknet.video.tracking import Appearance
 
 FPS = 25.0
@@ -28,12 +28,12 @@ class CocoLikeMarks(SimpleMarks):
     NAMES = ("bottle", "cup", "laptop")
 
 
-SCHEDULE = [
-    Placement(0, 0.20, 1.80, (60, 45, 100, 75)),                                    # bottle, centre
-    Placement(0, 3.00, 4.60, (10, 10, 40, 34)),                                     # bottle again, corner
-    Placement(1, 1.00, 4.00, (10, 60, 40, 90), box_end=(110, 60, 140, 90)),          # cup, moving across
-    Placement(2, 2.00, 3.00, (100, 8, 150, 40)),                                    # laptop, edge
-    Placement(0, 4.00, 5.00, (110, 70, 150, 100)),                                  # bottle, overlaps the 2nd
+SCHEDULE = [  # brand, start s, end s, centre, size (SimpleMarks are size x size/2)
+    ScheduledPlacement(0, 0.20, 1.80, (80, 60), 40),                             # bottle, centre
+    ScheduledPlacement(0, 3.00, 4.60, (25, 20), 30),                             # bottle again, corner
+    ScheduledPlacement(1, 1.00, 4.00, (25, 75), 30, center_end=(125, 75)),       # cup, moving across
+    ScheduledPlacement(2, 2.00, 3.00, (125, 22), 50),                            # laptop, top-right edge
+    ScheduledPlacement(0, 4.00, 5.00, (130, 85), 40),                            # bottle, overlaps the 2nd
 ]
 
 
@@ -79,7 +79,8 @@ def test_brand_figures_follow_their_definitions(truth, analysis):
     assert brands["laptop"].position == "edge" and brands["laptop"].centre_share == 0
     centre_bottle = [a for a in analysis.report.appearances if a.brand == "bottle"][0]
     assert centre_bottle.centre_share == 1.0
-    laptop_area = 50 * 32 / (SIZE[0] * SIZE[1])
+    laptop_boxes = truth.placements[3].boxes
+    laptop_area = np.prod(laptop_boxes[:, 2:] - laptop_boxes[:, :2], axis=1).mean() / (SIZE[0] * SIZE[1])
     assert brands["laptop"].mean_area_share == pytest.approx(laptop_area, rel=0.1)
     assert brands["laptop"].max_area_share >= brands["laptop"].mean_area_share
     assert brands["cup"].longest_appearance == pytest.approx(3.0, rel=0.05)

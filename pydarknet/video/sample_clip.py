@@ -1,11 +1,13 @@
 """Sample clips with known product placements, for tests and the demo.
 
 ``make_clip`` renders a panning background with brand marks placed by a schedule, writes it with OpenCV and
-returns the exact ground truth: for every placement its brand, first and last frame, and the box in every frame
-(integer pixel rectangles, exactly the pixels the mark covers).
+returns the exact ground truth: for every placement its brand, first and last frame, and the box of the mark's
+visible pixels in every frame.
 
-Marks come from ``pydarknet.synthetic.BrandSet`` when that module is present, otherwise from ``SimpleMarks``
-(flat coloured badges); anything with ``.names`` and ``.render(brand_id, (w, h)) -> BGRA`` works.
+The marks are painted by a *mark painter*: anything with ``.names`` and ``.paint(image, marks) -> (image, boxes)``
+where ``marks`` lists ``(brand_id, (centre_x, centre_y), size)``.  ``default_marks`` gives the project's synthetic
+brands (``pydarknet.synthetic.BrandSet`` pasted by ``synthetic.compose``) when that module is present, otherwise
+``SimpleMarks`` (flat coloured badges).
 
 ``GroundTruthDetector`` stands in for a network when testing the video tools: every frame carries its index as
 a strip of black/white blocks (``stamp_index=True``), which it reads back to return that frame's true boxes,
@@ -24,28 +26,39 @@ import numpy as np
 from ..detections import Detections, class_color
 from .writers import VideoFileWriter
 
-__all__ = ["Placement", "PlacementTruth", "ClipTruth", "SimpleMarks", "default_marks", "make_clip",
-           "example_schedule", "read_frame_stamp", "GroundTruthDetector"]
+__all__ = ["ScheduledPlacement", "PlacementTruth", "ClipTruth", "SimpleMarks", "SyntheticMarks", "default_marks",
+           "make_clip", "example_schedule", "read_frame_stamp", "GroundTruthDetector"]
 
-Box = Tuple[float, float, float, float]
+Point = Tuple[float, float]
+Mark = Tuple[int, Point, float]  # brand id, centre, longer side in pixels
 
 _STAMP_BLOCK = 8   # pixels per bit, square: survives MPEG-4 compression at small sizes
 _STAMP_BITS = 12   # frame indices up to 4095
 
 
 @dataclass(frozen=True)
-class Placement:
+class ScheduledPlacement:
     """A brand on screen from ``start`` (inclusive) to ``end`` (exclusive) seconds.
 
-    The mark fills ``box`` (x1, y1, x2, y2 in pixels) at ``start`` and moves linearly to ``box_end`` at ``end``
-    (stays put when ``box_end`` is None).
+    The mark is centred on ``center`` with its longer side ``size`` pixels at ``start``, and moves/scales
+    linearly to ``center_end``/``size_end`` at ``end`` (stays put where those are None).
     """
 
     brand: int
     start: float
     end: float
-    box: Box
-    box_end: Optional[Box] = None
+    center: Point
+    size: float
+    center_end: Optional[Point] = None
+    size_end: Optional[float] = None
+
+    def at(self, time: float) -> Tuple[Point, float]:
+        """Centre and size at ``time`` seconds."""
+        progress = (time - self.start) / (self.end - self.start)
+        end_center = self.center_end if self.center_end is not None else self.center
+        end_size = self.size_end if self.size_end is not None else self.size
+        center = tuple(a + progress * (b - a) for a, b in zip(self.center, end_center))
+        return (center[0], center[1]), self.size + progress * (end_size - self.size)
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class PlacementTruth:
     brand_id: int
     brand: str
     frames: np.ndarray   # (K,) frame indices where the mark is on screen, consecutive
-    boxes: np.ndarray    # (K, 4) the mark's pixel rectangle in each of those frames
+    boxes: np.ndarray    # (K, 4) xyxy box of the mark's visible pixels in each of those frames
 
     @property
     def first_frame(self) -> int:
@@ -95,50 +108,68 @@ class ClipTruth:
 
 
 class SimpleMarks:
-    """Flat badges: a coloured rectangle with a dark inner bar per brand.  Distinct enough for tests and demos."""
+    """Flat badges twice as wide as high: a coloured rectangle with a dark bar.  Needs nothing but OpenCV."""
 
     NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Soylent", "Stark", "Wonka", "Tyrell", "Cyberdyne")
 
-    def __init__(self, n: int, seed: int = 0):
+    def __init__(self, n: int):
         if not 1 <= n <= len(self.NAMES):
-            raise ValueError(f"SimpleMarks has 1..{len(self.NAMES)} brands, asked for {n}")
-        self.names = self.NAMES[:n]
+            raise ValueError(f"{type(self).__name__} has 1..{len(self.NAMES)} brands, asked for {n}")
+        self.names = tuple(self.NAMES[:n])
 
-    def render(self, brand_id: int, size: Tuple[int, int]) -> np.ndarray:
-        width, height = size
-        mark = np.empty((height, width, 4), np.uint8)
-        mark[..., :3] = class_color(brand_id)
-        mark[..., 3] = 255
-        bar = max(1, height // 4)
-        cv2.rectangle(mark, (width // 6, height // 2 - bar // 2), (width - width // 6, height // 2 + bar // 2),
-                      (40, 40, 40, 255), -1)
-        return mark
+    def paint(self, image: np.ndarray, marks: Sequence[Mark]) -> Tuple[np.ndarray, np.ndarray]:
+        image = image.copy()
+        boxes = []
+        for brand_id, (cx, cy), size in marks:
+            width, height = int(round(size)), max(2, int(round(size / 2)))
+            x1, y1 = int(round(cx - width / 2)), int(round(cy - height / 2))
+            cv2.rectangle(image, (x1, y1), (x1 + width - 1, y1 + height - 1), class_color(brand_id), -1)
+            bar = max(1, height // 4)
+            cv2.rectangle(image, (x1 + width // 6, y1 + height // 2 - bar // 2),
+                          (x1 + width - width // 6, y1 + height // 2 + bar // 2), (40, 40, 40), -1)
+            box = np.clip([x1, y1, x1 + width, y1 + height], 0, [image.shape[1], image.shape[0]] * 2)
+            if box[2] > box[0] and box[3] > box[1]:  # like synthetic.compose: no row for an invisible mark
+                boxes.append(box)
+        return image, np.array(boxes, np.float64).reshape(-1, 4)
+
+
+class SyntheticMarks:
+    """The project's synthetic brands (``pydarknet.synthetic``): emblem + name, anti-aliased, tight visible boxes."""
+
+    def __init__(self, n: int, seed: int = 0):
+        from .. import synthetic
+
+        self._synthetic = synthetic
+        self.brands = synthetic.BrandSet(n, seed)
+        self.names = tuple(self.brands.names)
+
+    def paint(self, image: np.ndarray, marks: Sequence[Mark]) -> Tuple[np.ndarray, np.ndarray]:
+        placements = [self._synthetic.Placement(brand, center, size) for brand, center, size in marks]
+        image, boxes, _ = self._synthetic.compose(image, placements, np.random.default_rng(0), brands=self.brands)
+        return image, boxes
 
 
 def default_marks(n: int, seed: int = 0):
-    """The project's synthetic brand generator when available, else ``SimpleMarks``."""
+    """``SyntheticMarks`` when ``pydarknet.synthetic`` is available, else ``SimpleMarks``."""
     try:
-        from ..synthetic import BrandSet
+        return SyntheticMarks(n, seed)
     except ImportError:
-        return SimpleMarks(n, seed)
-    return BrandSet(n, seed)
+        return SimpleMarks(n)
 
 
 def example_schedule(size: Tuple[int, int] = (320, 240), seconds: float = 8.0, n_brands: int = 3
-                     ) -> List[Placement]:
+                     ) -> List[ScheduledPlacement]:
     """A small schedule that shows every report feature: a repeat appearance, motion, centre and edge placement."""
     w, h = size
     s = seconds
-    mark_w, mark_h = w // 5, h // 6
-    schedule = [
-        Placement(0, 0.05 * s, 0.40 * s, (0.40 * w, 0.40 * h, 0.40 * w + mark_w, 0.40 * h + mark_h)),
-        Placement(0, 0.70 * s, 0.95 * s, (0.05 * w, 0.10 * h, 0.05 * w + mark_w, 0.10 * h + mark_h)),
-        Placement(1 % n_brands, 0.20 * s, 0.80 * s, (0.05 * w, 0.55 * h, 0.05 * w + mark_w, 0.55 * h + mark_h),
-                  box_end=(0.70 * w, 0.55 * h, 0.70 * w + mark_w, 0.55 * h + mark_h)),
-        Placement(2 % n_brands, 0.45 * s, 0.65 * s, (0.70 * w, 0.08 * h, 0.70 * w + mark_w * 1.2,
-                                                     0.08 * h + mark_h * 1.2)),
+    mark = w / 4
+    return [
+        ScheduledPlacement(0, 0.05 * s, 0.40 * s, (0.50 * w, 0.45 * h), mark),
+        ScheduledPlacement(0, 0.70 * s, 0.95 * s, (0.20 * w, 0.20 * h), mark),
+        ScheduledPlacement(1 % n_brands, 0.20 * s, 0.80 * s, (0.20 * w, 0.65 * h), mark,
+                           center_end=(0.80 * w, 0.65 * h)),
+        ScheduledPlacement(2 % n_brands, 0.45 * s, 0.65 * s, (0.78 * w, 0.20 * h), 0.8 * mark, size_end=1.2 * mark),
     ]
-    return schedule
 
 
 def _background(size: Tuple[int, int], frame_count: int, rng: np.random.Generator) -> np.ndarray:
@@ -166,58 +197,48 @@ def read_frame_stamp(image: np.ndarray) -> int:
     return sum(1 << b for b, on in enumerate(bits) if on)
 
 
-def _paste(image: np.ndarray, mark: np.ndarray, x1: int, y1: int) -> None:
-    h, w = mark.shape[:2]
-    region = image[y1:y1 + h, x1:x1 + w].astype(np.float32)
-    alpha = mark[..., 3:4].astype(np.float32) / 255.0
-    image[y1:y1 + h, x1:x1 + w] = (alpha * mark[..., :3] + (1 - alpha) * region + 0.5).astype(np.uint8)
-
-
-def _frame_boxes(placement: Placement, fps: float, frame_count: int, size: Tuple[int, int]
-                 ) -> Tuple[np.ndarray, np.ndarray]:
-    first = max(0, math.ceil(placement.start * fps - 1e-9))
-    stop = min(frame_count, math.ceil(placement.end * fps - 1e-9))
-    frames = np.arange(first, stop)
+def _frames_on_screen(placement: ScheduledPlacement, fps: float, frame_count: int) -> np.ndarray:
+    """The frames whose time falls in [start, end)."""
+    frames = np.arange(max(0, math.ceil(placement.start * fps - 1e-9)),
+                       min(frame_count, math.ceil(placement.end * fps - 1e-9)))
     if not len(frames):
-        raise ValueError(f"placement {placement} covers no frame of the clip")
-    start_box = np.asarray(placement.box, np.float64)
-    end_box = np.asarray(placement.box_end if placement.box_end is not None else placement.box, np.float64)
-    progress = (frames / fps - placement.start) / (placement.end - placement.start)
-    boxes = np.rint(start_box + progress[:, None] * (end_box - start_box))
-    w, h = size
-    if boxes[:, :2].min() < 0 or boxes[:, 2].max() > w or boxes[:, 3].max() > h or \
-            np.any(boxes[:, 2:] - boxes[:, :2] < 2):
-        raise ValueError(f"placement {placement} leaves the {w}x{h} frame or is smaller than 2 pixels")
-    return frames, boxes
+        raise ValueError(f"{placement} covers no frame of the clip")
+    if min(placement.size, placement.size_end or placement.size) < 4:
+        raise ValueError(f"{placement} is smaller than 4 pixels")
+    return frames
 
 
-def make_clip(path: Union[str, "os.PathLike[str]"], placements_schedule: Sequence[Placement],
+def make_clip(path: Union[str, "os.PathLike[str]"], placements_schedule: Sequence[ScheduledPlacement],
               size: Tuple[int, int] = (160, 120), fps: float = 25.0, seconds: float = 4.0, marks=None,
               seed: int = 0, stamp_index: bool = False) -> ClipTruth:
-    """Render and write a clip (codec chosen by ``VideoFileWriter`` from the suffix); returns its ground truth."""
+    """Render and write a clip (codec chosen by ``VideoFileWriter`` from the suffix); returns its ground truth.
+
+    ``marks`` is a mark painter (default: ``default_marks`` for the brands the schedule uses).  Keep marks clear
+    of the bottom-left 96 x 8 pixels when ``stamp_index`` is on: the frame index is drawn there.
+    """
     frame_count = int(round(seconds * fps))
-    n_brands = max(p.brand for p in placements_schedule) + 1 if placements_schedule else 1
+    n_brands = max((p.brand for p in placements_schedule), default=0) + 1
     marks = marks if marks is not None else default_marks(n_brands, seed)
-    names = tuple(marks.names)
-    truths = []
-    for placement in placements_schedule:
-        frames, boxes = _frame_boxes(placement, fps, frame_count, size)
-        truths.append(PlacementTruth(placement.brand, names[placement.brand], frames, boxes))
-    rng = np.random.default_rng(seed)
-    background = _background(size, frame_count, rng)
+    on_screen = [_frames_on_screen(p, fps, frame_count) for p in placements_schedule]
+    boxes: List[List[np.ndarray]] = [[] for _ in placements_schedule]
+    background = _background(size, frame_count, np.random.default_rng(seed))
     w, h = size
     with VideoFileWriter(path, fps, size) as writer:
         for index in range(frame_count):
-            image = np.ascontiguousarray(background[:, index:index + w])
-            for placement in truths:
-                row = index - placement.first_frame
-                if 0 <= row < len(placement.frames):
-                    x1, y1, x2, y2 = (int(v) for v in placement.boxes[row])
-                    _paste(image, marks.render(placement.brand_id, (x2 - x1, y2 - y1)), x1, y1)
+            active = [n for n, frames in enumerate(on_screen) if frames[0] <= index <= frames[-1]]
+            shown = [(placements_schedule[n].brand, *placements_schedule[n].at(index / fps)) for n in active]
+            image, visible = marks.paint(np.ascontiguousarray(background[:, index:index + w]), shown)
+            if len(visible) != len(active):
+                raise ValueError(f"frame {index}: a placement is not visible (off the frame, or hidden behind another)")
+            for n, box in zip(active, visible):
+                boxes[n].append(box)
             if stamp_index:
                 _stamp(image, index)
             writer.write(image)
-    return ClipTruth(os.fspath(path), float(fps), (w, h), frame_count, names, tuple(truths))
+    names = tuple(marks.names)
+    truths = tuple(PlacementTruth(p.brand, names[p.brand], frames, np.array(b, np.float64).reshape(-1, 4))
+                   for p, frames, b in zip(placements_schedule, on_screen, boxes))
+    return ClipTruth(os.fspath(path), float(fps), (w, h), frame_count, names, truths)
 
 
 class GroundTruthDetector:
