@@ -8,3 +8,20 @@
 * ``analyze``     ``analyze_video``: all of the above in one call (what ``pydarknet video`` runs)
 * ``sample_clip`` clips with known placements, for tests and the demo
 """
+from __future__ import annotations
+
+from .analyze import VideoAnalysis, analyze_video, detector_threshold
+from .errors import TruncatedVideoWarning, VideoOutputError, VideoSourceError
+from .pipeline import FrameResult, VideoRun, detect_video
+from .report import AppearanceSummary, BrandSummary, Report, ReportBuilder, summarize
+from .source import CameraSource, Frame, FrameSource, ImageFolderSource, SourceInfo, VideoFileSource, open_source
+from .tracking import Appearance, Tracker
+from .writers import AnnotatedVideoWriter, CocoWriter, CsvWriter, JsonlWriter, VideoFileWriter, choose_fourcc
+
+__all__ = [
+    "analyze_video", "detect_video", "detector_threshold", "open_source", "choose_fourcc", "summarize",
+    "VideoAnalysis", "FrameResult", "VideoRun", "Frame", "FrameSource", "SourceInfo", "VideoFileSource",
+    "CameraSource", "ImageFolderSource", "Tracker", "Appearance", "ReportBuilder", "Report", "BrandSummary",
+    "AppearanceSummary", "AnnotatedVideoWriter", "VideoFileWriter", "JsonlWriter", "CsvWriter", "CocoWriter",
+    "VideoSourceError", "VideoOutputError", "TruncatedVideoWarning",
+]

@@ -1,0 +1,138 @@
+"""``pydarknet video``: detect, track and report on a video file, image folder or camera.
+
+    pydarknet video episode.mp4 --cfg logos.cfg --weights logos.weights --names logos.names \\
+        --out annotated.mp4 --report report/
+
+``register(subparsers)`` adds the command to the main ``pydarknet`` parser; ``python -m pydarknet.video.cli``
+runs it on its own.  Failures print one line, ``pydarknet video: error: ...``, and exit with status 1
+(2 for bad arguments, 130 when interrupted); no output is left half-written in either case.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import List, Optional
+
+from ..errors import DarknetError, NativeLibraryError
+from .analyze import VideoAnalysis, analyze_video, detector_threshold
+from .source import open_source, to_seconds
+
+__all__ = ["register", "run_video", "main"]
+
+PROG = "pydarknet video"
+
+
+def _time(text: str) -> float:
+    try:
+        return to_seconds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _device(text: str):
+    return int(text) if text.isdigit() else text
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``video`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``); returns its parser.
+
+    The parser's default ``func`` is ``run_video(args) -> exit status``.
+    """
+    parser = subparsers.add_parser(
+        "video", help="detect, track and report brands/objects in a video",
+        description="Run a detector over a video file, an image folder or a camera (index), link detections "
+                    "into appearances, and write an annotated video, detection files and a product-placement "
+                    "report. Times are seconds or [HH:]MM:SS.")
+    parser.add_argument("video", help="video file, folder of images, or camera index (0, 1, ...)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--cfg", required=True, help="darknet network .cfg")
+    model.add_argument("--weights", required=True, help="darknet .weights")
+    model.add_argument("--names", required=True, help="class names file, one per line (the 'brands')")
+    model.add_argument("--thresh", type=float, default=0.25,
+                       help="confidence at which a detection starts an appearance (default 0.25); detections "
+                            "down to half of it can continue one")
+    model.add_argument("--batch-size", type=_positive_int, default=4, help="frames per network batch (default 4)")
+    model.add_argument("--device", type=_device, default=None, help="GPU index, or 'cpu' (default: the library's)")
+    outputs = parser.add_argument_group("outputs (any combination; written only when the whole video succeeded)")
+    outputs.add_argument("--out", metavar="VIDEO", help="annotated video (.mp4: H.264 if available, else MPEG-4)")
+    outputs.add_argument("--report", metavar="FOLDER", help="product-placement report folder (index.html ...)")
+    outputs.add_argument("--jsonl", metavar="FILE", help="every detection as JSON lines")
+    outputs.add_argument("--csv", metavar="FILE", help="every detection as CSV")
+    outputs.add_argument("--coco", metavar="FILE", help="COCO-style JSON (images = frames)")
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--stride", type=_positive_int, default=1, help="process every n-th frame (default 1)")
+    frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
+    frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
+    parser.set_defaults(func=run_video)
+    return parser
+
+
+def _detector_class():
+    """The native ``Detector`` (imported here: parsing arguments and reporting bad input need no native library)."""
+    try:
+        from ..detector import Detector
+    except ImportError as error:
+        raise NativeLibraryError(f"the native Detector is not available ({error})") from error
+    return Detector
+
+
+def _print_summary(analysis: VideoAnalysis) -> None:
+    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), "
+          f"{len(analysis.appearances)} appearances")
+    if analysis.report is not None:
+        for brand in analysis.report.brands:
+            print(f"  {brand.brand}: {brand.on_screen_seconds:.1f} s on screen "
+                  f"({100 * brand.runtime_share:.1f}% of the analysed time), {brand.appearances} appearance(s)")
+    for kind, path in analysis.outputs.items():
+        print(f"wrote {kind}: {path}")
+
+
+def _analyze(args: argparse.Namespace) -> VideoAnalysis:
+    # open the input first: a wrong path should not wait for the network to load
+    with open_source(args.video, stride=args.stride, start=args.start, end=args.end) as source:
+        options = {"names": args.names, "batch_size": args.batch_size, "thresh": detector_threshold(args.thresh)}
+        if args.device is not None:
+            options["device"] = args.device
+        with _detector_class()(args.cfg, args.weights, **options) as detector:
+            return analyze_video(detector.detect_batch, source, detector.class_names, out=args.out,
+                                 report=args.report, jsonl=args.jsonl, csv=args.csv, coco=args.coco,
+                                 batch_size=args.batch_size, thresh=args.thresh, progress=True)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Handler of ``pydarknet video``; returns the exit status."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a truncated video warns from the reader thread: show it as one line
+        try:
+            analysis = _analyze(args)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
+            return 130
+        except (DarknetError, OSError) as error:
+            message = " ".join(str(error).split())  # one line, whatever the exception's own layout
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+            return 1
+        finally:
+            for warning in caught:
+                print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    _print_summary(analysis)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="pydarknet")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["video", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
