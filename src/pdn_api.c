@@ -491,3 +491,39 @@ PDN_EXPORT int pdn_forward_only(pdn_detector *d, const float *input)
     pdn_guard_leave(&g);
     return 0;
 }
+
+PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed)
+{
+    pdn_guard g;
+    pdn_capture capture;
+    char tail[1536];
+    network *volatile net = NULL;
+    pdn_clear_error();
+    if (!cfg_path || !weights_path) {
+        pdn_set_error(PDN_ERR_INPUT, "pdn_write_initial_weights: cfg and weights paths are required");
+        return -1;
+    }
+    lock_loads();
+    pdn_capture_begin(&capture);
+    pdn_guard_enter(&g, PDN_ERR_CONFIG);
+    if (setjmp(g.env)) {
+        pdn_capture_end(&capture, tail, sizeof tail);
+        unlock_loads();
+        pdn_set_error(g.failed_kind, "%s%s%s", g.message, tail[0] ? "\n--- darknet's output ---\n" : "", tail);
+        return -1;
+    }
+#ifdef GPU
+    gpu_index = -1;   /* initialise on the host: no GPU needed to write a file */
+#endif
+    srand(seed);
+    net = (network *)xcalloc(1, sizeof(network));
+    *net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+    g.kind = PDN_ERR_FILE;
+    save_weights(*net, (char *)weights_path);
+    pdn_guard_leave(&g);
+    pdn_capture_end(&capture, NULL, 0);
+    free_network_ptr(net);
+    free(net);
+    unlock_loads();
+    return 0;
+}

@@ -76,6 +76,10 @@ int pdn_detector_timings(const pdn_detector *detector, double *preprocess_ms, do
 int pdn_preprocess(pdn_detector *detector, int n_images, const uint8_t **images, const int *heights,
                    const int *widths, const int64_t *row_strides, int letterbox, float *out);
 int pdn_forward_only(pdn_detector *detector, const float *input);
+
+/* Parse a cfg (darknet's random initialisation, seeded) and save its untrained weights: a starting point for
+ * training from scratch and a stand-in model for speed-only benchmarks. */
+int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed);
 /* ---- cffi cdef end ---- */
 
 #ifdef __cplusplus

@@ -1,0 +1,160 @@
+"""Detection speed: pydarknet's Detector against darknet's forward pass alone and against AlexeyAB's darknet.py.
+
+Cases, interleaved round by round in one process on one image:
+  forward b1 / bN     darknet's network_predict_ptr on a prepared input: the library's ceiling
+  darknet.py          darknet/darknet.py's usual path (cv2 resize, copy_image_from_bytes, detect_image), batch 1
+  detect b1           Detector.detect (one call: resize, forward, decode, NMS, arrays)
+  detect_batch bN     Detector.detect_batch with batch_size=N: images per second
+The correctness gate: on identical pixels, Detector.detect must give darknet's own C path's detections (the same
+boxes within IoU 0.98 and confidences within 0.01); a speed figure is reported as valid only when it does.
+
+    python bench/bench_detect.py                      # yolov3-tiny (real COCO weights), dog.jpg
+    python bench/bench_detect.py --heavy              # untrained yolov4-tiny, thousands of candidates
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (DARKNET, MODELS, darknet_py_detector, interleaved, load_darknet_py,  # noqa: E402
+                     markdown_table, median_ms, save)
+
+import pydarknet  # noqa: E402
+from pydarknet import Detector  # noqa: E402
+from pydarknet._native import library_path  # noqa: E402
+
+
+def reference_detections(dn, network, image_path: Path, n_classes: int, thresh: float, nms: float = 0.45):
+    """darknet's own C path through its library: load_image (stb), network_predict_image (darknet's resize),
+    get_network_boxes, do_nms_sort; boxes in pixels."""
+    im = dn.load_image(str(image_path).encode(), 0, 0)
+    dn.predict_image(network, im)
+    num = dn.ct.pointer(dn.ct.c_int(0))
+    dets = dn.get_network_boxes(network, im.w, im.h, thresh, 0.5, None, 0, num, 0)
+    dn.do_nms_sort(dets, num[0], n_classes, nms)
+    rows = []
+    for i in range(num[0]):
+        b = dets[i].bbox
+        for k in range(n_classes):
+            p = dets[i].prob[k]
+            if p > thresh:
+                rows.append((k, p, (b.x - b.w / 2, b.y - b.h / 2, b.x + b.w / 2, b.y + b.h / 2)))
+    dn.free_detections(dets, num[0])
+    dn.free_image(im)
+    return rows
+
+
+def iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def gate(reference, ours, width, height) -> str:
+    """'pass' when every reference detection has a partner of the same class (IoU >= 0.98, |conf| <= 0.01)."""
+    ref = [(k, p, np.clip(box, 0, [width, height, width, height])) for k, p, box in reference]
+    if len(ref) != len(ours):
+        return f"FAIL ({len(ref)} vs {len(ours)} detections)"
+    left = list(ours)
+    for k, p, box in ref:
+        match = [d for d in left if d.class_id == k and abs(d.confidence - p) <= 0.01 and iou(d.xyxy, box) >= 0.98]
+        if not match:
+            return f"FAIL (no match for class {k} {p:.3f})"
+        left.remove(match[0])
+    return f"pass ({len(ref)} detections)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", type=Path, default=MODELS / "yolov3-tiny.cfg")
+    parser.add_argument("--weights", type=Path, default=MODELS / "yolov3-tiny.weights")
+    parser.add_argument("--names", type=Path, default=MODELS / "coco.names")
+    parser.add_argument("--image", type=Path, default=DARKNET / "data" / "dog.jpg")
+    parser.add_argument("--heavy", action="store_true",
+                        help="untrained yolov4-tiny 416 at a low threshold: thousands of candidate boxes")
+    parser.add_argument("--thresh", type=float, default=None)
+    parser.add_argument("--batches", default="1,4,8,16,32")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.6, help="per case per round")
+    parser.add_argument("--name", default=None, help="output file stem under bench/out")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_detect_"))
+    if args.heavy:
+        args.cfg = DARKNET / "cfg" / "yolov4-tiny.cfg"
+        args.weights = workdir / "yolov4-tiny-untrained.weights"
+        ffi, lib = pydarknet._native.load()
+        if lib.pdn_write_initial_weights(str(args.cfg).encode(), str(args.weights).encode(), 1) != 0:
+            raise SystemExit(pydarknet._native.last_error())
+        thresh = 0.25 if args.thresh is None else args.thresh
+    else:
+        thresh = 0.25 if args.thresh is None else args.thresh
+    name = args.name or ("detect_heavy" if args.heavy else "detect")
+    batches = [int(b) for b in args.batches.split(",") if b]
+
+    image = cv2.imread(str(args.image))
+    png = workdir / "image.png"        # identical pixels for darknet's own loader (stb) and ours
+    cv2.imwrite(str(png), image)
+    dn = load_darknet_py(library_path().parent / "libdarknet.so", local=True)
+    network, darknet_py_detect = darknet_py_detector(dn, args.cfg, args.weights, args.names, thresh)
+
+    detectors = {b: Detector(args.cfg, args.weights, names=args.names, batch_size=b, device=args.device,
+                             thresh=thresh) for b in batches}
+    det1 = detectors[1] if 1 in detectors else Detector(args.cfg, args.weights, names=args.names,
+                                                         device=args.device, thresh=thresh)
+    n_classes = len(det1.class_names)
+    check = gate(reference_detections(dn, network, png, n_classes, thresh), det1.detect(image),
+                 image.shape[1], image.shape[0])
+    n_found = len(det1.detect(image))
+
+    cases = {"darknet.py detect_image, batch 1": lambda: darknet_py_detect(image),
+             "Detector.detect, batch 1": lambda: det1.detect(image)}
+    forward_inputs = {}
+    for b, det in detectors.items():
+        x = np.ascontiguousarray(np.repeat(det.preprocess([image]), b, axis=0))
+        forward_inputs[b] = x
+        cases[f"forward only (network_predict_ptr), batch {b}"] = (lambda d=det, x=x: d.forward(x))
+        if b > 1:
+            frames = [image] * b
+            cases[f"Detector.detect_batch, batch {b}"] = (lambda d=det, f=frames: d.detect_batch(f))
+    samples = interleaved(cases, rounds=args.rounds, seconds_per_round=args.seconds)
+
+    def images_per_call(case: str) -> int:
+        return int(case.rsplit(" ", 1)[1]) if "batch " in case and "detect_image" not in case and \
+            not case.startswith("Detector.detect,") else 1
+
+    fps = {case: images_per_call(case) * 1000.0 / median_ms(v) for case, v in samples.items()}
+    forward1 = fps.get("forward only (network_predict_ptr), batch 1")
+    py = fps["darknet.py detect_image, batch 1"]
+    rows = []
+    for case, v in samples.items():
+        rows.append([case, median_ms(v), fps[case], fps[case] / forward1 if forward1 else float("nan"),
+                     fps[case] / py, len(v)])
+    table = markdown_table(["case", "median ms/call", "images/s", "/ forward b1", "/ darknet.py", "calls"], rows)
+    best_batch = max((c for c in fps if c.startswith("Detector.detect")), key=fps.get)
+    summary = (f"\nmodel: {args.cfg.name} {'(untrained, speed only)' if args.heavy else ''} input "
+               f"{det1.input_size[0]}x{det1.input_size[1]}, thresh {thresh}, {n_found} detections on "
+               f"{args.image.name}; device {det1.device}; build {pydarknet.build_info()['cuda'] and 'CUDA' or 'CPU'}"
+               f"\ncorrectness gate (Detector.detect vs darknet's C path on identical pixels): {check}"
+               f"\nDetector.detect b1 / forward b1 = {fps['Detector.detect, batch 1'] / forward1:.3f}; "
+               f"darknet.py / forward b1 = {py / forward1:.3f}; "
+               f"best ({best_batch}) / darknet.py = {fps[best_batch] / py:.2f}\n")
+    save(name, f"Detection speed ({args.cfg.name})", table + summary,
+         {"fps": fps, "samples_ms": samples, "gate": check, "thresh": thresh},
+         chart={k: fps[k] for k in samples}, chart_label="images per second")
+    for det in detectors.values():
+        det.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

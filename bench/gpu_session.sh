@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One GPU session on a lent machine (the workplace's `device` tool runs this from the repository root with the
+# darknet submodule, .device/models (the test weights) and .whl (cffi wheels) carried; $OUT comes back).
+#   bench/gpu_session.sh build test bench      # any of: build test bench heavy train video suite
+# Builds pydarknet with CUDA + cuDNN (from the nvidia-cudnn wheel) + FP16 for the GPU present, prints the
+# doctor's report, runs the test suite, and runs the benchmarks, logging everything under $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYDARKNET_TEST_MODELS=$PWD/.device/models BENCH_OUT=$OUT
+steps=" $* "
+log() { echo "=== $* ($(date +%T))"; }
+
+if [[ -d .whl ]]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+if [[ $steps == *" build "* ]]; then
+  log build
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader
+  commit=$(cat .device/darknet_commit 2>/dev/null || echo unknown)
+  time python3 -m pip install --no-build-isolation --no-deps -q . \
+      -C cmake.define.PYDARKNET_CUDA=ON -C cmake.define.PYDARKNET_CUDNN=ON \
+      -C cmake.define.PYDARKNET_DARKNET_COMMIT="$commit" -C build.verbose=false 2>&1 | tail -30 | tee "$OUT/build.log"
+  python3 -m pydarknet doctor | tee "$OUT/doctor.txt"
+fi
+if [[ $steps == *" test "* ]]; then
+  log test
+  python3 -m pytest ${TESTS:-tests} -q -p no:cacheprovider --durations=10 2>&1 | tail -40 | tee "$OUT/tests.txt"
+fi
+if [[ $steps == *" bench "* ]]; then
+  log bench
+  python3 bench/bench_detect.py --rounds 5 --seconds 0.5 2>&1 | grep -v "^ \|^Loaded\|^Done\|^net\|^Try\|^mini_batch\|^Total\|^Allocate\|^ *[0-9]* \(conv\|max\|yolo\|route\|upsample\)" | tail -25
+fi
+if [[ $steps == *" heavy "* ]]; then
+  log heavy
+  python3 bench/bench_detect.py --heavy --batches 1,8 --rounds 4 --seconds 0.5 2>&1 | tail -14
+fi
+log done
