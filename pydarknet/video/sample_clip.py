@@ -85,6 +85,7 @@ class ClipTruth:
     frame_count: int
     names: Tuple[str, ...]
     placements: Tuple[PlacementTruth, ...]
+    stamped: bool = False  # frames carry their index (see read_frame_stamp)
 
     def boxes_at(self, frame: int) -> List[Tuple[int, int, np.ndarray]]:
         """(placement number, brand id, box) of every mark on screen in ``frame``."""
@@ -238,7 +239,7 @@ def make_clip(path: Union[str, "os.PathLike[str]"], placements_schedule: Sequenc
     names = tuple(marks.names)
     truths = tuple(PlacementTruth(p.brand, names[p.brand], frames, np.array(b, np.float64).reshape(-1, 4))
                    for p, frames, b in zip(placements_schedule, on_screen, boxes))
-    return ClipTruth(os.fspath(path), float(fps), (w, h), frame_count, names, truths)
+    return ClipTruth(os.fspath(path), float(fps), (w, h), frame_count, names, truths, stamp_index)
 
 
 class GroundTruthDetector:
@@ -252,6 +253,8 @@ class GroundTruthDetector:
 
     def __init__(self, truth: ClipTruth, jitter: float = 0.0, drop: Iterable[Tuple[int, int]] = (),
                  confidence: Tuple[float, float] = (0.6, 0.95), batch_size: int = 4, seed: int = 0):
+        if not truth.stamped:
+            raise ValueError("GroundTruthDetector needs a clip made with make_clip(..., stamp_index=True)")
         self.truth = truth
         self.jitter = float(jitter)
         self.drop = set(drop)
