@@ -20,6 +20,7 @@ BROWSER = next((shutil.which(name) for name in ("chromium", "chromium-browser", 
                 if shutil.which(name)), None)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BROWSER is None, reason="no chromium, chromium-browser or google-chrome on PATH "
                                             "(e.g. apt-get install chromium)")
 def test_headless_chromium_renders_the_report(tmp_path):

@@ -10,7 +10,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .pipeline import DetectBatch, RunStats, detect_video
 from .report import Report, ReportBuilder
@@ -60,10 +60,13 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
                        keep_frames=out is not None or report is not None, progress=progress)
     info = run.info
     tracker = tracker or Tracker(high_thresh=thresh, low_thresh=detector_threshold(thresh))
-    sinks, builder = [], None
+    sample_period = run.source.stride / info.fps
+    sinks: List[Tuple[str, Any]] = []
+    builder = None
     try:
+        # opened one by one inside the try: if the third cannot be created, the first two are discarded
         if out is not None:
-            sinks.append(("video", AnnotatedVideoWriter(out, info.fps / run.source.stride, info.size, fourcc)))
+            sinks.append(("video", AnnotatedVideoWriter(out, 1 / sample_period, info.size, fourcc)))
         if jsonl is not None:
             sinks.append(("jsonl", JsonlWriter(jsonl)))
         if csv is not None:
@@ -71,7 +74,7 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
         if coco is not None:
             sinks.append(("coco", CocoWriter(coco, class_names, info.name, info.size)))
         if report is not None:
-            builder = ReportBuilder(report, info.size, run.source.stride / info.fps, info.name, report_title)
+            builder = ReportBuilder(report, info.size, sample_period, info.name, report_title)
 
         appearances: List[Appearance] = []
         for result in run:

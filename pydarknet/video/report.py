@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..detections import Detections
+from . import timeline
 from .atomic import AtomicFolder
 from .tracking import Appearance
 
@@ -219,8 +220,7 @@ class ReportBuilder:
 
     def finish(self, appearances: Iterable[Appearance] = (), truncated: bool = False) -> Report:
         """Add the last appearances, write every file and move the folder into place."""
-        from .report_html import render_index
-        from .timeline import plot_timeline
+        from .report_html import render_index  # imported here: report_html imports this module
 
         try:
             self.add_appearances(appearances)
@@ -232,7 +232,7 @@ class ReportBuilder:
             folder = self._folder.temp_path
             _write_csv(folder / "summary.csv", brands, BrandSummary)
             _write_csv(folder / "appearances.csv", rows, AppearanceSummary)
-            plot_timeline(folder / "timeline.png", report)
+            timeline.plot_timeline(folder / "timeline.png", report)
             (folder / "index.html").write_text(render_index(report, self.title), encoding="utf-8")
         except BaseException:
             self.abort()
