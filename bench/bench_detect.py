@@ -93,7 +93,7 @@ def main() -> int:
         args.cfg = DARKNET / "cfg" / "yolov4-tiny.cfg"
         args.weights = workdir / "yolov4-tiny-untrained.weights"
         ffi, lib = pydarknet._native.load()
-        if lib.pdn_write_initial_weights(str(args.cfg).encode(), str(args.weights).encode(), 1) != 0:
+        if lib.pdn_write_initial_weights(str(args.cfg).encode(), str(args.weights).encode(), 1, 1) != 0:
             raise SystemExit(pydarknet._native.last_error())
         thresh = 0.25 if args.thresh is None else args.thresh
     else:

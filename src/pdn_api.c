@@ -492,7 +492,8 @@ PDN_EXPORT int pdn_forward_only(pdn_detector *d, const float *input)
     return 0;
 }
 
-PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed)
+PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed,
+                                         int unit_variance)
 {
     pdn_guard g;
     pdn_capture capture;
@@ -518,6 +519,16 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
     srand(seed);
     net = (network *)xcalloc(1, sizeof(network));
     *net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+    if (unit_variance) {
+        /* darknet starts batch-norm rolling variances at 0, so an untrained network used for inference divides
+         * by sqrt(1e-6) in every layer and saturates (or overflows in FP16); variance 1 keeps it in range */
+        int i, j;
+        for (i = 0; i < net->n; ++i) {
+            layer *l = &net->layers[i];
+            if (l->type == CONVOLUTIONAL && l->batch_normalize && l->rolling_variance)
+                for (j = 0; j < l->n; ++j) l->rolling_variance[j] = 1;
+        }
+    }
     g.kind = PDN_ERR_FILE;
     save_weights(*net, (char *)weights_path);
     pdn_guard_leave(&g);

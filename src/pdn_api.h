@@ -78,8 +78,9 @@ int pdn_preprocess(pdn_detector *detector, int n_images, const uint8_t **images,
 int pdn_forward_only(pdn_detector *detector, const float *input);
 
 /* Parse a cfg (darknet's random initialisation, seeded) and save its untrained weights: a starting point for
- * training from scratch and a stand-in model for speed-only benchmarks. */
-int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed);
+ * training from scratch and a stand-in model for speed-only benchmarks.  unit_variance=1 sets batch-norm rolling
+ * variances to 1 (darknet's 0 makes an untrained network saturate when used for inference). */
+int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed, int unit_variance);
 /* ---- cffi cdef end ---- */
 
 #ifdef __cplusplus
