@@ -14,11 +14,14 @@ from pydarknet.video import cli
 from pydarknet.video.sample_clip import GroundTruthDetector, SimpleMarks, example_schedule, make_clip
 
 
-@pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "episode.mp4"
+def make_episode(path):
     return make_clip(path, example_schedule((160, 120), 3.0), size=(160, 120), fps=25, seconds=3.0,
                      marks=SimpleMarks(3), stamp_index=True)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    return make_episode(tmp_path_factory.mktemp("cli") / "episode.mp4")
 
 
 @pytest.fixture
@@ -72,6 +75,17 @@ def test_full_run_writes_every_output(truth, fake_detector, tmp_path, capsys):
         assert f"{name}: " in captured.out
     assert f"{truth.frame_count} frames" in captured.out
     assert "frame/s" in captured.err  # the progress bar
+
+
+def test_truncated_video_is_processed_with_a_one_line_warning(fake_detector, tmp_path, capsys):
+    full = make_episode(tmp_path / "full.avi")  # Motion JPEG AVI: still readable when cut short
+    data = open(full.path, "rb").read()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) * 2 // 3])
+    assert cli.main([str(tmp_path / "cut.avi"), *model_args(tmp_path), "--report", str(tmp_path / "r")]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("pydarknet video: warning: ")]
+    assert len(warnings) == 1 and "truncated" in warnings[0]
+    assert "truncated or damaged" in (tmp_path / "r" / "index.html").read_text()
 
 
 def run_and_expect_error(argv, capsys, status=1):

@@ -16,6 +16,7 @@ from typing import List, Optional
 
 from ..errors import DarknetError, NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
+from .errors import TruncatedVideoWarning
 from .source import open_source, to_seconds
 
 __all__ = ["register", "run_video", "main"]
@@ -110,7 +111,8 @@ def _analyze(args: argparse.Namespace) -> VideoAnalysis:
 def run_video(args: argparse.Namespace) -> int:
     """Handler of ``pydarknet video``; returns the exit status."""
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # a truncated video warns from the reader thread: show it as one line
+        # a truncated video warns from the reader thread: collect it and show it as one line
+        warnings.simplefilter("always", TruncatedVideoWarning)
         try:
             analysis = _analyze(args)
         except KeyboardInterrupt:

@@ -33,7 +33,7 @@ __all__ = ["SourceInfo", "Frame", "FrameSource", "VideoFileSource", "CameraSourc
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 25.0
-# Half a microsecond of slack when comparing timestamps with range limits: container times are float ms.
+# Slack when comparing timestamps with range limits (seconds): container times are float milliseconds.
 _EPS = 1e-6
 # A container's frame count can be an estimate (duration x fps) that is one frame off in a healthy file.
 _TRUNCATION_SLACK_FRAMES = 1
@@ -95,8 +95,7 @@ def _natural_key(path: Path) -> List[Union[int, str]]:
 class FrameSource:
     """Base of all sources: the range/stride logic over a few primitives the subclasses provide.
 
-    Iterate once with ``frames()``; afterwards ``frames_read``, ``truncated`` and ``end_reason`` tell what
-    happened.  Use as a context manager, or call ``close()``, to release the file or device.
+    Iterate once with ``frames()``; afterwards ``frames_read`` and ``truncated`` tell what happened.  Use as a context manager, or call ``close()``, to release the file or device.
     """
 
     def __init__(self, info: SourceInfo, stride: int = 1, start=None, end=None):
