@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from .darknet_format import label_path_for, parse_label_text, read_data_file, re
     resolve_data_path
 from .dedupe import group_identical_files
 from .images import ImageInfo, probe_image, verify_image
+from .parallel import image_mapper
 
 __all__ = ["check_dataset", "CheckReport", "Problem"]
 
@@ -191,8 +191,8 @@ def _check_images(images: List[Path], n_classes: int, verify_images: bool, progr
     def check(image: Path) -> _ImageResult:
         return _check_image(image, n_classes, verify_images)
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        iterator = pool.map(check, images)
+    with image_mapper(parallel=verify_images) as imap:
+        iterator = imap(check, images)
         if progress:
             from tqdm.auto import tqdm
 
@@ -270,21 +270,22 @@ def _class_counts(results: List[_ImageResult], classes: List[str]) -> Dict[str, 
     return {name: counter.get(i, 0) for i, name in enumerate(classes)}
 
 
-def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Optional[Path]:
+def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Path:
     """Histogram of box width and height in pixels of the image darknet reads, per split."""
     sizes: Dict[str, np.ndarray] = {}
     for split, rs in results.items():
         rows = [r.boxes[:, 2:] * [r.info.width, r.info.height] for r in rs if r.info is not None and len(r.boxes)]
         sizes[split] = np.concatenate(rows) if rows else np.zeros((0, 2))
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed; must precede pyplot's import
-    import matplotlib.pyplot as plt
+    # a Figure drawn on the Agg canvas directly: no display needed and pyplot's global backend left alone
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     everything = np.concatenate(list(sizes.values())) if sizes else np.zeros((0, 2))
     low, high = (max(everything.min(), 1.0), max(everything.max(), 2.0)) if len(everything) else (1.0, 2.0)
     bins = np.geomspace(low, high * 1.001, 30)
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2)
     for axis, column, name in ((axes[0], 0, "width"), (axes[1], 1, "height")):
         for split, values in sizes.items():
             axis.hist(values[:, column], bins=bins, alpha=0.6, label=f"{split} ({len(values)} boxes)")
@@ -295,5 +296,4 @@ def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Opt
     figure.suptitle("Box sizes")
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=80)
-    plt.close(figure)
     return target

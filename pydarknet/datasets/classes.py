@@ -12,19 +12,17 @@ __all__ = ["ClassSpec", "resolve_classes", "parse_classes_option"]
 ClassSpec = Optional[Union[Sequence[str], Mapping[str, str]]]
 
 
-def resolve_classes(classes: ClassSpec, labels_seen: Collection[str],
-                    labels_with_boxes: Optional[Collection[str]] = None) -> Tuple[List[str], Dict[str, int]]:
+def resolve_classes(classes: ClassSpec, labels_present: Collection[str]) -> Tuple[List[str], Dict[str, int]]:
     """Turn a class specification into ``(class names, {source label: class id})``.
 
     Labels absent from the mapping are to be dropped by the caller.  Every requested class must receive at least
-    one label that occurs in the data (``labels_with_boxes``, default ``labels_seen``); otherwise a
-    ``DatasetError`` lists the missing ones with the closest labels that do occur, since a typo there would
-    silently train a detector for a class with no examples.
+    one label that occurs in the data (``labels_present``); otherwise a ``DatasetError`` lists the missing ones
+    with the closest labels that do occur, since a typo there would silently train a detector for a class with
+    no examples.
     """
     if isinstance(classes, str):
         raise TypeError("classes must be a list of names or a dict, not a string (use parse_classes_option)")
-    seen = set(labels_seen)
-    present = seen if labels_with_boxes is None else set(labels_with_boxes)
+    present = set(labels_present)
     if classes is None:
         names = sorted(present)
         return names, {name: i for i, name in enumerate(names)}

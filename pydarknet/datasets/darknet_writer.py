@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
@@ -35,6 +34,7 @@ from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image
 from .model import Sample
+from .parallel import image_mapper
 from .split import parse_split, stratified_group_split
 
 __all__ = ["DarknetDataset", "ConversionStats", "write_darknet_dataset", "load_darknet_dataset"]
@@ -132,15 +132,14 @@ def write_darknet_dataset(
                            "(so it would look in the wrong place); choose a path without spaces", path=out_dir)
     if link not in LINK_MODES:
         raise ValueError(f"link must be one of {', '.join(LINK_MODES)}, got {link!r}")
-    train_fraction, valid_fraction = parse_split(split)
+    _, valid_fraction = parse_split(split)
     stats = ConversionStats()
     samples = list(samples)
     stats.samples_in = len(samples)
     if not samples:
         raise DatasetError("no samples to write: the input is empty", path=out_dir)
 
-    class_names, label_to_id = resolve_classes(
-        classes, {label for s in samples for label in s.labels})
+    class_names, label_to_id = resolve_classes(classes, {label for s in samples for label in s.labels})
     prepared = _prepare_samples(samples, label_to_id, keep_negatives, verify_images, skip_bad, progress, stats)
     if not prepared:
         raise DatasetError("nothing left to write: no image has a box of the requested classes "
@@ -187,8 +186,8 @@ def _prepare_samples(samples: List[Sample], label_to_id: Dict[str, int], keep_ne
         return verify_image(sample.image) if verify_images else probe_image(sample.image)
 
     prepared: List[_Prepared] = []
-    with ThreadPoolExecutor(max_workers=_worker_count()) as pool:
-        infos = pool.map(_capture(inspect), samples)
+    with image_mapper(parallel=verify_images) as imap:
+        infos = imap(_capture(inspect), samples)
         for sample, (info, error) in _progress(zip(samples, infos), progress, len(samples), "checking images"):
             if error is not None:
                 if not skip_bad:
@@ -239,23 +238,23 @@ def _needs_reencoding(item: _Prepared) -> bool:
 
 def _write_images_and_labels(prepared: List[_Prepared], images_dir: Path, link: str, progress: bool,
                              stats: ConversionStats) -> None:
-    def write_one(item: _Prepared) -> str:
+    to_reencode = [item for item in prepared if _needs_reencoding(item)]
+    with image_mapper(parallel=len(to_reencode) > 1) as imap:
+        jobs = imap(lambda item: _write_upright_jpeg(item, images_dir / item.output_name), to_reencode)
+        for _ in _progress(jobs, progress and bool(to_reencode), len(to_reencode), "re-encoding"):
+            pass
+
+    methods: Counter = Counter()
+    for item in _progress(prepared, progress, len(prepared), "writing dataset"):
         destination = images_dir / item.output_name
-        if _needs_reencoding(item):
-            _write_upright_jpeg(item, destination)
-            method = "reencoded"
-        else:
-            method = place_file(item.sample.image, destination, link)
+        if not _needs_reencoding(item):
+            methods[place_file(item.sample.image, destination, link)] += 1
         yolo = xyxy_to_yolo(item.boxes, item.sample.width, item.sample.height)
         label_file = label_path_for(destination)
         assert label_file is not None  # output names always carry a darknet image extension
         label_file.write_text(format_label_lines(item.class_ids, yolo), encoding="utf-8", newline="\n")
-        return method
-
-    with ThreadPoolExecutor(max_workers=_worker_count()) as pool:
-        methods = Counter(_progress(pool.map(write_one, prepared), progress, len(prepared), "writing dataset"))
     stats.images_written = len(prepared)
-    stats.images_reencoded = methods["reencoded"]
+    stats.images_reencoded = len(to_reencode)
     stats.hardlinks_copied = methods["copy"] if link == "hardlink" else 0
 
 
@@ -309,10 +308,6 @@ def _count_boxes(images: List[str], classes: List[str]) -> Dict[str, int]:
             continue
         counter.update(parse_label_text(text).class_ids.tolist())
     return {name: counter.get(i, 0) for i, name in enumerate(classes)}
-
-
-def _worker_count() -> int:
-    return min(8, (os.cpu_count() or 1) * 2)
 
 
 def _capture(function):
