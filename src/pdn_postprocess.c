@@ -80,7 +80,7 @@ void pdn_post_free(pdn_postprocessor *pp)
     free(pp->class_start);
     free(pp->pair_det);
     free(pp->pair_score);
-    free(pp->box);
+    free(pp->geometry);
     free(pp->suppressed);
     free(pp->res_image);
     free(pp->res_class);
@@ -88,6 +88,10 @@ void pdn_post_free(pdn_postprocessor *pp)
     free(pp->res_xyxy);
     memset(pp, 0, sizeof *pp);
 }
+
+/* Box geometry of the (box, class) pairs in structure-of-arrays form, so the IoU loop vectorises. */
+enum { LEFT, TOP, RIGHT, BOTTOM, AREA, CENTRE_X, CENTRE_Y, GEOMETRY_PLANES };
+#define PLANE(pp, k) ((pp)->geometry + (size_t)(k) * (pp)->pairs_capacity)
 
 static int grow(void **ptr, size_t elem, int need)
 {
@@ -103,7 +107,7 @@ static int reserve_pairs(pdn_postprocessor *pp, int need)
     need = need > 2 * pp->pairs_capacity ? need : 2 * pp->pairs_capacity;
     if (grow((void **)&pp->pair_det, sizeof(int), need) ||
         grow((void **)&pp->pair_score, sizeof(float), need) ||
-        grow((void **)&pp->box, sizeof(pdn_nms_box), need) ||
+        grow((void **)&pp->geometry, GEOMETRY_PLANES * sizeof(float), need) ||
         grow((void **)&pp->suppressed, 1, need))
         return -1;
     pp->pairs_capacity = need;
@@ -144,25 +148,6 @@ static int decode(pdn_postprocessor *pp, network *net, int b, int w, int h, floa
     return count;
 }
 
-/* darknet's box_iou / box_diou / box_diounms, on precomputed corners */
-static inline float suppression_score(const pdn_nms_box *a, const pdn_nms_box *b, int kind, float beta)
-{
-    const float iw = fminf(a->r, b->r) - fmaxf(a->l, b->l);
-    const float ih = fminf(a->b, b->b) - fmaxf(a->t, b->t);
-    float inter, uni, iou, cw, ch, c, d;
-    if (iw < 0 || ih < 0) inter = 0;
-    else inter = iw * ih;
-    uni = a->area + b->area - inter;
-    iou = (inter == 0 || uni == 0) ? 0 : inter / uni;
-    if (kind == 0 || kind == 3) return iou;          /* DEFAULT_NMS, CORNERS_NMS */
-    cw = fmaxf(a->r, b->r) - fminf(a->l, b->l);
-    ch = fmaxf(a->b, b->b) - fminf(a->t, b->t);
-    c = cw * cw + ch * ch;
-    if (c == 0) return iou;
-    d = (a->x - b->x) * (a->x - b->x) + (a->y - b->y) * (a->y - b->y);
-    return iou - powf(d / c, kind == 1 ? 0.6f : beta);   /* GREEDY_NMS uses box_diou's fixed 0.6 */
-}
-
 typedef struct {
     float score;
     int det;
@@ -176,11 +161,54 @@ static int by_score_desc(const void *pa, const void *pb)
     return a->det - b->det;   /* deterministic order for equal scores */
 }
 
-/* Greedy NMS within one class's segment [start, end) of the pair arrays, sorted by score. */
+/* Marks in suppressed[i+1..n) the boxes that box i suppresses: darknet's box_iou above the threshold, or, for
+ * greedynms/diounms, box_diou / box_diounms (IoU minus (centre distance / enclosing diagonal)^beta).  The IoU pass
+ * is written without branches over plain arrays so the compiler vectorises it; the distance term, which only
+ * lowers the score, is computed (scalar, with powf) just for the few pairs whose IoU alone exceeds the threshold.
+ * `over` is scratch of n bytes. */
+static void suppress_from(const pdn_postprocessor *pp, int start, int i, int n, float nms_thresh,
+                          unsigned char *over)
+{
+    const float *L = PLANE(pp, LEFT) + start, *T = PLANE(pp, TOP) + start;
+    const float *R = PLANE(pp, RIGHT) + start, *B = PLANE(pp, BOTTOM) + start, *A = PLANE(pp, AREA) + start;
+    unsigned char *sup = pp->suppressed + start;
+    const float al = L[i], at = T[i], ar = R[i], ab = B[i], aa = A[i];
+    const int distance_term = pp->nms_kind == 1 || pp->nms_kind == 2;   /* GREEDY_NMS, DIOU_NMS */
+    unsigned char *out = distance_term ? over : sup;
+    int j;
+    for (j = i + 1; j < n; ++j) {
+        const float iw = fminf(ar, R[j]) - fmaxf(al, L[j]), ih = fminf(ab, B[j]) - fmaxf(at, T[j]);
+        const float inter = (iw < 0 || ih < 0) ? 0.f : iw * ih;
+        const float uni = aa + A[j] - inter;
+        const float iou = (inter == 0 || uni == 0) ? 0.f : inter / uni;
+        out[j] = (unsigned char)(out[j] | (iou > nms_thresh));
+    }
+    if (!distance_term) return;
+    {
+        const float *X = PLANE(pp, CENTRE_X) + start, *Y = PLANE(pp, CENTRE_Y) + start;
+        const float ax = X[i], ay = Y[i], beta = pp->nms_kind == 1 ? 0.6f : pp->beta_nms;
+        for (j = i + 1; j < n; ++j) {
+            if (!over[j] || sup[j]) continue;
+            over[j] = 0;
+            {
+                const float iw = fminf(ar, R[j]) - fmaxf(al, L[j]), ih = fminf(ab, B[j]) - fmaxf(at, T[j]);
+                const float inter = iw * ih, uni = aa + A[j] - inter, iou = inter / uni;
+                const float cw = fmaxf(ar, R[j]) - fminf(al, L[j]), ch = fmaxf(ab, B[j]) - fminf(at, T[j]);
+                const float c = cw * cw + ch * ch;
+                const float d = (ax - X[j]) * (ax - X[j]) + (ay - Y[j]) * (ay - Y[j]);
+                sup[j] |= (c == 0 ? iou : iou - powf(d / c, beta)) > nms_thresh;
+            }
+        }
+    }
+}
+
+/* Greedy NMS within one class's segment [start, end) of the pair arrays: sort by score, then each box still
+ * standing suppresses the weaker ones it overlaps too much. */
 static void nms_segment(pdn_postprocessor *pp, int start, int end, float nms_thresh)
 {
-    int i, j, n = end - start;
+    int i, n = end - start;
     scored *order;
+    unsigned char *over;
     if (n <= 0) return;
     order = (scored *)malloc(sizeof(scored) * (size_t)n);
     if (!order) return;   /* cannot happen in practice; leaves the class unsuppressed */
@@ -191,30 +219,25 @@ static void nms_segment(pdn_postprocessor *pp, int start, int end, float nms_thr
     qsort(order, (size_t)n, sizeof(scored), by_score_desc);
     for (i = 0; i < n; ++i) {
         const box bb = pp->dets[order[i].det].bbox;
-        pdn_nms_box *nb = &pp->box[start + i];
-        pp->pair_score[start + i] = order[i].score;
-        pp->pair_det[start + i] = order[i].det;
-        nb->x = bb.x;
-        nb->y = bb.y;
-        nb->l = bb.x - bb.w / 2;
-        nb->r = bb.x + bb.w / 2;
-        nb->t = bb.y - bb.h / 2;
-        nb->b = bb.y + bb.h / 2;
-        nb->area = bb.w * bb.h;
-        pp->suppressed[start + i] = 0;
+        const size_t k = (size_t)start + i;
+        pp->pair_score[k] = order[i].score;
+        pp->pair_det[k] = order[i].det;
+        PLANE(pp, LEFT)[k] = bb.x - bb.w / 2;
+        PLANE(pp, RIGHT)[k] = bb.x + bb.w / 2;
+        PLANE(pp, TOP)[k] = bb.y - bb.h / 2;
+        PLANE(pp, BOTTOM)[k] = bb.y + bb.h / 2;
+        PLANE(pp, AREA)[k] = bb.w * bb.h;
+        PLANE(pp, CENTRE_X)[k] = bb.x;
+        PLANE(pp, CENTRE_Y)[k] = bb.y;
+        pp->suppressed[k] = 0;
     }
     free(order);
     if (nms_thresh <= 0) return;
-    for (i = 0; i < n; ++i) {
-        const pdn_nms_box *a;
-        if (pp->suppressed[start + i]) continue;
-        a = &pp->box[start + i];
-        for (j = i + 1; j < n; ++j) {
-            if (pp->suppressed[start + j]) continue;
-            if (suppression_score(a, &pp->box[start + j], pp->nms_kind, pp->beta_nms) > nms_thresh)
-                pp->suppressed[start + j] = 1;
-        }
-    }
+    over = (unsigned char *)calloc((size_t)n, 1);
+    if (!over) return;
+    for (i = 0; i < n; ++i)
+        if (!pp->suppressed[start + i]) suppress_from(pp, start, i, n, nms_thresh, over);
+    free(over);
 }
 
 int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int batch_slot, int w, int h,
@@ -258,21 +281,19 @@ int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int bat
     if (reserve_results(pp, pp->res_count + kept)) return -1;
     for (k = 0; k < classes; ++k) {
         for (i = pp->class_start[k]; i < pp->class_start[k + 1]; ++i) {
-            const pdn_nms_box *b;
             int r;
             float *xyxy;
             if (pp->suppressed[i]) continue;
-            b = &pp->box[i];
             r = pp->res_count++;
             pp->res_image[r] = image_index;
             pp->res_class[r] = k;
             pp->res_conf[r] = pp->pair_score[i];
             /* darknet's relative box -> pixels of the original image, clipped to it */
             xyxy = pp->res_xyxy + 4 * (size_t)r;
-            xyxy[0] = fminf(fmaxf(b->l * w, 0.f), (float)w);
-            xyxy[1] = fminf(fmaxf(b->t * h, 0.f), (float)h);
-            xyxy[2] = fminf(fmaxf(b->r * w, 0.f), (float)w);
-            xyxy[3] = fminf(fmaxf(b->b * h, 0.f), (float)h);
+            xyxy[0] = fminf(fmaxf(PLANE(pp, LEFT)[i] * w, 0.f), (float)w);
+            xyxy[1] = fminf(fmaxf(PLANE(pp, TOP)[i] * h, 0.f), (float)h);
+            xyxy[2] = fminf(fmaxf(PLANE(pp, RIGHT)[i] * w, 0.f), (float)w);
+            xyxy[3] = fminf(fmaxf(PLANE(pp, BOTTOM)[i] * h, 0.f), (float)h);
         }
     }
     return kept;

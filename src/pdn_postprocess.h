@@ -4,12 +4,6 @@
 
 #include "darknet.h"
 
-typedef struct {
-    float x, y;           /* centre (relative to the image) */
-    float l, t, r, b;     /* corners */
-    float area;
-} pdn_nms_box;
-
 /* Scratch and result buffers of one detector; they grow to the largest batch seen and are then reused. */
 typedef struct {
     int classes;
@@ -22,7 +16,7 @@ typedef struct {
     int *class_start;         /* classes + 1 offsets into the pair arrays */
     int *pair_det;            /* (candidate, class) pairs above the threshold */
     float *pair_score;
-    pdn_nms_box *box;
+    float *geometry;          /* per pair, as planes of pairs_capacity floats: see GEOMETRY_PLANES */
     unsigned char *suppressed;
     int pairs_capacity;
     int32_t *res_image;       /* results of the current batch */
