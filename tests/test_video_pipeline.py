@@ -165,17 +165,17 @@ def test_decoding_overlaps_inference(tmp_path):
         cv2.imwrite(str(tmp_path / f"{number}.png"), np.zeros((16, 16, 3), np.uint8))
     detecting = []
 
-    def slow_detect(images):
+    def slow_detect(images):  # half as slow as decoding: the reader never has to wait for queue space
         started = time.perf_counter()
-        time.sleep(_SlowFolder.delay * len(images))
+        time.sleep(_SlowFolder.delay / 2 * len(images))
         detecting.append((started, time.perf_counter()))
         return [Detections.empty() for _ in images]
 
     source = _SlowFolder(tmp_path)
     run = detect_video(slow_detect, source, batch_size=4)
     assert len(list(run)) == 24
-    # measured on the clock of each side rather than total wall time, so a busy machine cannot fail it:
-    # the reader must have been decoding during most of the time the detector was busy
+    # measured on the clock of each side rather than total wall time, so a busy machine cannot fail it: the
+    # reader (the slower side) must have been decoding during most of the time the detector was busy
     detect_time = sum(end - start for start, end in detecting)
     assert overlap_seconds(source.busy, detecting) > 0.5 * detect_time
     assert run.stats.detect_seconds >= detect_time * 0.99
