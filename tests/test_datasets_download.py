@@ -170,13 +170,14 @@ def test_download_validates_retries_and_reports(litw_urls, server):
 
 def test_rerun_resumes(litw_urls, server):
     _base, hits = server
-    first = download(litw_urls)
+    folders = ["abus", "H&M"]  # leave out the slow URLs: this test is about what a rerun fetches
+    first = download(litw_urls, folders=folders)
     before = Counter(hits)
-    second = download(litw_urls)
+    second = download(litw_urls, folders=folders)
     assert second.downloaded == 0 and second.duplicates == 0
-    assert second.already_present == first.downloaded + first.duplicates
-    assert len(second.failed) == len(first.failed)
-    for path in GOOD:
+    assert second.already_present == first.downloaded + first.duplicates == 5
+    assert len(second.failed) == len(first.failed) == 3
+    for path in ("/good0.jpg", "/png.jpg", "/same-a.jpg", "/flaky.jpg", "/moved.jpg", "/good2.jpg"):
         assert hits[path] == before[path], f"{path} was fetched again"
     assert hits["/missing.jpg"] == before["/missing.jpg"] + 1  # failures are retried on a rerun
 
