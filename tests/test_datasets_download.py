@@ -202,8 +202,11 @@ def test_downloaded_images_convert_to_darknet(litw_urls, tmp_path):
 
 
 def test_images_root_elsewhere(litw_urls, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "download_failures.tsv").write_text("from an earlier run\n")
     report = download(litw_urls, folders=["H&M"], images_root=tmp_path / "imgs")
     assert report.downloaded == 2 and (tmp_path / "imgs" / "H&M" / "img000000.jpg").is_file()
+    assert report.report_file is None and not (tmp_path / "imgs" / "download_failures.tsv").exists()
     assert not (litw_urls / "H&M" / "img000000.jpg").exists()
     with pytest.warns(UserWarning, match="13 Logos in the Wild annotations have no image"):
         assert len(list(read_litw(litw_urls, images_root=tmp_path / "imgs"))) == 2

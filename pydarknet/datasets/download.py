@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from ..errors import DatasetError
 from .dedupe import sha1_of_bytes
 from .fsutil import atomic_write_bytes, place_file
-from .images import ImageInfo, TruncatedImageError, verify_image, verify_image_bytes
+from .images import TruncatedImageError, verify_image, verify_image_bytes
 from .litw import UrlEntry, litw_data_dir, read_urls_file
 from .voc import find_image
 
@@ -122,16 +122,10 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
     def fetch_url(url: str) -> None:
         group = by_url[url]
         try:
-            data, info = fetcher.fetch(url)
+            data, extension = fetcher.fetch(url)
         except _Failed as failure:
             with lock:
                 report.failed.extend(DownloadFailure(e.folder, e.image_id, url, failure.reason, failure.attempts)
-                                     for e in group)
-            return
-        extension = _EXTENSIONS.get(info.format)
-        if extension is None:
-            with lock:
-                report.failed.extend(DownloadFailure(e.folder, e.image_id, url, f"unsupported format: {info.format}", 1)
                                      for e in group)
             return
         for entry in group:
@@ -155,8 +149,7 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
             pass
 
     report.failed.sort(key=lambda f: (f.folder, f.image_id))
-    if report.failed:
-        report.report_file = _write_failure_report(images_base, report.failed)
+    report.report_file = _write_failure_report(images_base, report.failed)
     return report
 
 
@@ -167,12 +160,15 @@ class _Fetcher:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.user_agent, self.max_bytes = user_agent, max_bytes
 
-    def fetch(self, url: str) -> Tuple[bytes, ImageInfo]:
-        """Return the body of a complete, decodable image and its header facts, or raise ``_Failed``."""
+    def fetch(self, url: str) -> Tuple[bytes, str]:
+        """Return the body of a complete, decodable image and the file extension for it, or raise ``_Failed``."""
         for attempt in range(self.retries + 1):
             try:
                 data = self._get(url)
-                return data, verify_image_bytes(data, name=url)
+                image_format = verify_image_bytes(data, name=url).format
+                if image_format not in _EXTENSIONS:  # decodable, but not a format darknet or browsers use
+                    raise _Permanent(f"unsupported image format (not {', '.join(_EXTENSIONS)})")
+                return data, _EXTENSIONS[image_format]
             except TruncatedImageError as exc:  # cut-off body: the next attempt may get all of it
                 reason = f"truncated: {exc}"
             except DatasetError as exc:
@@ -283,10 +279,15 @@ def _clean_partial_files(images_base: Path, folders: Iterable[str]) -> None:
             leftover.unlink()
 
 
-def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) -> Path:
+def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) -> Optional[Path]:
+    """List the failures in download_failures.tsv; without failures, remove a previous run's list."""
+    path = images_base / "download_failures.tsv"
+    if not failures:
+        if path.exists():
+            path.unlink()
+        return None
     lines = ["folder\tid\turl\treason\tattempts"]
     lines += [f"{f.folder}\t{f.image_id}\t{f.url}\t{f.reason}\t{f.attempts}" for f in failures]
     images_base.mkdir(parents=True, exist_ok=True)
-    path = images_base / "download_failures.tsv"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path
