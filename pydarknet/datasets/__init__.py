@@ -6,6 +6,8 @@ Readers yield :class:`Sample` objects (absolute xyxy boxes in the displayed imag
     ds = write_darknet_dataset(read_logos32plus("/data/Logos-32plus"), "ds/", classes=["cocacola", "pepsi"])
     print(ds.summary())
 """
+from __future__ import annotations
+
 from .model import Sample  # noqa: F401
 from .check import CheckReport, Problem, check_dataset  # noqa: F401
 from .coco import read_coco, write_coco  # noqa: F401

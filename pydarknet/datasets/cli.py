@@ -178,7 +178,7 @@ def _guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namesp
     try:
         with _brief_warnings():
             return command(args)
-    except (DarknetError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as exc:
+    except (DarknetError, OSError, ValueError) as exc:  # OSError: missing files, permissions, full disk
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
