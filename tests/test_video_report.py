@@ -16,6 +16,7 @@ from pydarknet.video.analyze import analyze_video
 from pydarknet.video.errors import VideoOutputError
 from pydarknet.video.report import ReportBuilder, summarize
 from pydarknet.video.sample_clip import GroundTruthDetector, ScheduledPlacement, SimpleMarks, make_clip
+from pydarknet.video.timeline import clock
 from pydarknet.video.tracking import Appearance
 
 FPS = 25.0
@@ -178,3 +179,8 @@ def test_thumbnails_show_the_best_frame_cropped_around_the_box(analysis):
     for row in analysis.report.appearances:
         image = cv2.imread(str(analysis.report.path / row.thumbnail))
         assert image is not None and max(image.shape[:2]) == report_module.THUMBNAIL_SIDE
+
+
+def test_clock_format():
+    assert [clock(83.4), clock(3723.0), clock(59.96), clock(5, 0), clock(-1.5)] == \
+        ["1:23.4", "1:02:03.0", "1:00.0", "0:05", "-0:01.5"]

@@ -22,17 +22,16 @@ folder and renamed into place when complete.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ..detections import Detections
 from . import timeline
-from .atomic import AtomicFolder
+from .atomic import AtomicFolder, PathLike
 from .tracking import Appearance
 
 __all__ = ["AppearanceSummary", "BrandSummary", "Report", "ReportBuilder", "summarize", "CENTRE_FRACTION"]
@@ -171,7 +170,7 @@ class ReportBuilder:
     (as a temporary sibling) at once, so an unwritable location fails before any video is processed.
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], frame_size: Tuple[int, int], sample_period: float,
+    def __init__(self, path: PathLike, frame_size: Tuple[int, int], sample_period: float,
                  source_name: str = "", title: str = "Product placement report"):
         if sample_period <= 0:
             raise ValueError("sample_period must be > 0 (stride / fps)")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
 from ..detections import Detections, class_color
+from .atomic import PathLike
 from .writers import VideoFileWriter
 
 __all__ = ["ScheduledPlacement", "PlacementTruth", "ClipTruth", "SimpleMarks", "SyntheticMarks", "default_marks",
@@ -209,7 +210,7 @@ def _frames_on_screen(placement: ScheduledPlacement, fps: float, frame_count: in
     return frames
 
 
-def make_clip(path: Union[str, "os.PathLike[str]"], placements_schedule: Sequence[ScheduledPlacement],
+def make_clip(path: PathLike, placements_schedule: Sequence[ScheduledPlacement],
               size: Tuple[int, int] = (160, 120), fps: float = 25.0, seconds: float = 4.0, marks=None,
               seed: int = 0, stamp_index: bool = False) -> ClipTruth:
     """Render and write a clip (codec chosen by ``VideoFileWriter`` from the suffix); returns its ground truth.

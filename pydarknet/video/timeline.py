@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
 from ..detections import class_color
+from .atomic import PathLike
 
 
 def clock(seconds: float, decimals: int = 1) -> str:
     """``83.4`` -> ``"1:23.4"``; hours appear only when needed (``"1:02:03.0"``)."""
-    negative, seconds = seconds < 0, abs(seconds)
+    negative, seconds = seconds < 0, round(abs(seconds), decimals)  # round first: 59.96 s is 1:00.0, not 0:60.0
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     width = 3 + decimals if decimals else 2
@@ -17,7 +17,7 @@ def clock(seconds: float, decimals: int = 1) -> str:
     return ("-" if negative else "") + (f"{hours}:{text}" if hours else text)
 
 
-def plot_timeline(path: Union[str, "os.PathLike[str]"], report) -> None:
+def plot_timeline(path: PathLike, report) -> None:
     """Write a PNG with one lane per brand of ``report`` (a ``Report``) over its analysed runtime."""
     # Figure + Agg canvas directly: no pyplot, so the caller's matplotlib backend and state stay untouched.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -23,18 +23,16 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .atomic import AtomicFile
+from .atomic import AtomicFile, PathLike
 from .errors import VideoOutputError
 
 __all__ = ["VideoFileWriter", "AnnotatedVideoWriter", "JsonlWriter", "CsvWriter", "CocoWriter",
            "choose_fourcc", "detection_rows", "DETECTION_FIELDS"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 # Preferred codecs per container, best first; the last one of each list needs no probing.
 _FOURCC_CANDIDATES = {
@@ -136,7 +134,10 @@ class VideoFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.abort() if exc_type is not None else self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class _Sink:
@@ -155,7 +156,10 @@ class _Sink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.abort() if exc_type is not None else self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class AnnotatedVideoWriter(_Sink):
