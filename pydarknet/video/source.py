@@ -275,7 +275,8 @@ class VideoFileSource(_CaptureSource):
     def _seek(self, index: int) -> int:
         if index > 0 and self._capture.set(cv2.CAP_PROP_POS_FRAMES, index):
             self._primed = False
-            return index
+            # where the seek really landed: frames before the range are then skipped by their timestamps
+            return int(self._capture.get(cv2.CAP_PROP_POS_FRAMES))
         return 0  # no seek needed, or the container does not allow it: read from the start
 
     def _grab(self) -> bool:
