@@ -124,6 +124,16 @@ def test_unknown_class_is_a_clear_error(tmp_path):
     assert not (tmp_path / "ds").exists()
 
 
+def test_empty_classes_only_when_allowed(tmp_path):
+    samples = labelled_images(tmp_path / "src", [["b"], ["b"]])
+    with pytest.raises(DatasetError, match="unknown classes 'a', 'c'"):
+        write_darknet_dataset(samples, tmp_path / "ds", classes=["a", "b", "c"], progress=False)
+    ds = write_darknet_dataset(samples, tmp_path / "ds", classes=["a", "b", "c"], split=(1, 0),
+                               allow_empty_classes=True, progress=False)
+    assert ds.classes == ["a", "b", "c"] and ds.counts["train"] == {"a": 0, "b": 2, "c": 0}
+    assert read_lines(Path(read_lines(ds.train_list)[0]).with_suffix(".txt"))[0].startswith("1 ")
+
+
 def test_negatives_only_when_asked(tmp_path):
     samples = labelled_images(tmp_path / "src", [["a"], [], ["a"]])
     ds = write_darknet_dataset(samples, tmp_path / "no", split=(1, 0), progress=False)

@@ -12,13 +12,15 @@ __all__ = ["ClassSpec", "resolve_classes", "parse_classes_option"]
 ClassSpec = Optional[Union[Sequence[str], Mapping[str, str]]]
 
 
-def resolve_classes(classes: ClassSpec, labels_present: Collection[str]) -> Tuple[List[str], Dict[str, int]]:
+def resolve_classes(classes: ClassSpec, labels_present: Collection[str], allow_empty_classes: bool = False
+                    ) -> Tuple[List[str], Dict[str, int]]:
     """Turn a class specification into ``(class names, {source label: class id})``.
 
     Labels absent from the mapping are to be dropped by the caller.  Every requested class must receive at least
     one label that occurs in the data (``labels_present``); otherwise a ``DatasetError`` lists the missing ones
     with the closest labels that do occur, since a typo there would silently train a detector for a class with
-    no examples.
+    no examples.  ``allow_empty_classes`` lifts that check (e.g. a fixed class list of which a small generated
+    dataset happens to miss some).
     """
     if isinstance(classes, str):
         raise TypeError("classes must be a list of names or a dict, not a string (use parse_classes_option)")
@@ -40,7 +42,7 @@ def resolve_classes(classes: ClassSpec, labels_present: Collection[str]) -> Tupl
 
     fed = {label_to_id[label] for label in present if label in label_to_id}
     missing = [name for i, name in enumerate(names) if i not in fed]
-    if missing:
+    if missing and not allow_empty_classes:
         details = []
         for name in missing:
             sources = [label for label, i in label_to_id.items() if names[i] == name]

@@ -111,12 +111,13 @@ def write_darknet_dataset(
     progress: bool = True,
     verify_images: bool = False,
     skip_bad: bool = False,
+    allow_empty_classes: bool = False,
 ) -> DarknetDataset:
     """Write ``samples`` as a darknet dataset in ``out_dir`` and return a description of it.
 
     ``classes``: None keeps every label (sorted); a list keeps those labels in that order; a dict maps source
     labels to class names (several labels may map to one class; labels not in it are dropped).  Requesting a
-    class no box carries raises ``DatasetError``.
+    class no box carries raises ``DatasetError`` (a typo, usually) unless ``allow_empty_classes``.
     ``split``: (train, valid) weights; the split is seeded, stratified by class, and keeps images with identical
     bytes on the same side.  ``link``: how images get into the dataset ("hardlink" falls back to a copy across
     file systems).  ``keep_negatives``: keep images left without boxes, with empty label files.
@@ -139,7 +140,8 @@ def write_darknet_dataset(
     if not samples:
         raise DatasetError("no samples to write: the input is empty", path=out_dir)
 
-    class_names, label_to_id = resolve_classes(classes, {label for s in samples for label in s.labels})
+    class_names, label_to_id = resolve_classes(classes, {label for s in samples for label in s.labels},
+                                               allow_empty_classes)
     prepared = _prepare_samples(samples, label_to_id, keep_negatives, verify_images, skip_bad, progress, stats)
     if not prepared:
         raise DatasetError("nothing left to write: no image has a box of the requested classes "
