@@ -280,9 +280,14 @@ def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Pat
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # log-scale bins, 4 per octave, centred on powers of two (so a 32-pixel box lands mid-bin whatever its
+    # rounding), ticks at powers of two: easy to read against network input sizes
     everything = np.concatenate(list(sizes.values())) if sizes else np.zeros((0, 2))
-    low, high = (max(everything.min(), 1.0), max(everything.max(), 2.0)) if len(everything) else (1.0, 2.0)
-    bins = np.geomspace(low, high * 1.001, 30)
+    smallest, largest = (max(everything.min(), 1.0), max(everything.max(), 1.0)) if len(everything) else (1.0, 1.0)
+    low = int(np.floor(np.log2(smallest)))
+    high = max(int(np.ceil(np.log2(largest * 1.0001))), low + 2)
+    bins = 2.0 ** (np.arange(4 * low, 4 * high + 2) / 4 - 1 / 8)
+    ticks = 2.0 ** np.arange(low, high + 1)
     figure = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2)
@@ -290,6 +295,9 @@ def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Pat
         for split, values in sizes.items():
             axis.hist(values[:, column], bins=bins, alpha=0.6, label=f"{split} ({len(values)} boxes)")
         axis.set_xscale("log")
+        axis.set_xticks(ticks)
+        axis.set_xticklabels([f"{t:g}" for t in ticks])
+        axis.minorticks_off()
         axis.set_xlabel(f"box {name} (pixels)")
         axis.set_ylabel("boxes")
         axis.legend()
