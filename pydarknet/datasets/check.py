@@ -300,7 +300,7 @@ def _plot_box_sizes(results: Dict[str, List[_ImageResult]], target: Path) -> Pat
         axis.minorticks_off()
         axis.set_xlabel(f"box {name} (pixels)")
         axis.set_ylabel("boxes")
-        axis.legend()
+        axis.legend(loc="upper right")  # "best" is slow to compute for many boxes
     figure.suptitle("Box sizes")
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=80)
