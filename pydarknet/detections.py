@@ -190,9 +190,8 @@ class Detections:
 def split_flat(image_index: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
                n_images: int, class_names: Sequence[str], image_sizes: Sequence[Tuple[int, int]]
                ) -> List[Detections]:
-    """Split the native layer's flat per-batch arrays into one ``Detections`` per image (no Python loop over boxes)."""
-    order = np.lexsort((-confidence, image_index))   # by image, then confidence descending
-    image_index, xyxy, confidence, class_id = image_index[order], xyxy[order], confidence[order], class_id[order]
-    bounds = np.searchsorted(image_index, np.arange(n_images + 1))
+    """Split the native layer's flat per-batch arrays into one ``Detections`` per image.  The native layer returns
+    them grouped by image and sorted by confidence within each image, so this only slices."""
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(image_index, minlength=n_images))])
     return [Detections(xyxy[a:b], confidence[a:b], class_id[a:b], class_names, image_sizes[k])
-            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+            for k, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist()))]

@@ -224,6 +224,18 @@ class Detector:
         sizes = [(f.shape[1], f.shape[0]) for f in frames]
         return split_flat(image_index, xyxy, confidence, class_id, n, self.class_names, sizes)
 
+    def detect_video(self, source, batch_size: Optional[int] = None, stride: int = 1, start=None, end=None,
+                     **options):
+        """Detect in every ``stride``-th frame of a video file, camera index or image folder, between ``start``
+        and ``end`` (seconds).  Returns an iterable of ``FrameResult(index, timestamp, detections, frame)`` fed by
+        a reader thread that decodes ahead while the network runs; close it (or leave a ``with`` block, or stop
+        iterating and drop it) to stop early.  Options: see ``pydarknet.video.pipeline.detect_video``."""
+        from .video.pipeline import detect_video
+
+        self._check_open()
+        return detect_video(self.detect_batch, source, batch_size=batch_size or self.batch_size, stride=stride,
+                            start=start, end=end, **options)
+
     # -- for benchmarks: the two halves of detect() on their own -----------------------------------------------
     def preprocess(self, images: Sequence[ImageLike]) -> np.ndarray:
         """The network input detect() would build for these images: float32 (n, 3, height, width), RGB in [0, 1]."""

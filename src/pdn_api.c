@@ -17,6 +17,7 @@
 #include "pdn_preprocess.h"
 #ifdef GPU
 #include "dark_cuda.h"
+#include "pdn_preprocess_gpu.h"
 #endif
 
 #if defined(_WIN32)
@@ -45,6 +46,11 @@ struct pdn_detector {
     int64_t weights_bytes;
     pdn_postprocessor post;
     double last_ms[3];        /* preprocess, forward, postprocess */
+#ifdef GPU
+    pdn_gpu_stage *stage;     /* GPU detectors prepare their input on the GPU (NULL: on the CPU) */
+#else
+    void *stage;              /* always NULL */
+#endif
 };
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -135,6 +141,9 @@ PDN_EXPORT int pdn_cuda_device_info(int device, char *name, int name_size, int *
 static void free_detector(pdn_detector *d)
 {
     if (!d) return;
+#ifdef GPU
+    pdn_gpu_stage_free(d->stage);
+#endif
     pdn_post_free(&d->post);
     if (d->owns_input) free(d->input);
     if (d->net) {
@@ -253,8 +262,28 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
     d->letter_box = d->net->letter_box;
 #ifdef GPU
     if (d->gpu >= 0) {
+        const char *cpu_prep = getenv("PYDARKNET_GPU_PREPROCESS");
         d->input = d->net->input_pinned_cpu;
         d->owns_input = 0;
+        if (!(cpu_prep && strcmp(cpu_prep, "0") == 0)) {   /* PYDARKNET_GPU_PREPROCESS=0: resize on the CPU */
+            d->stage = pdn_gpu_stage_create();
+            if (!d->stage) {
+                pdn_set_error(PDN_ERR_CUDA, "cannot allocate GPU staging buffers for the input frames");
+                goto fail;
+            }
+        }
+    } else if (!d->net->workspace) {
+        /* darknet's parser allocates the CPU workspace only in CPU builds: in a CUDA build a network parsed for
+         * the CPU has none, and the first convolution would write through NULL */
+        size_t workspace = 0;
+        int i;
+        for (i = 0; i < d->net->n; ++i)
+            if (d->net->layers[i].workspace_size > workspace) workspace = d->net->layers[i].workspace_size;
+        d->net->workspace = (float *)calloc(1, workspace ? workspace : 1);
+        if (!d->net->workspace) {
+            pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the CPU workspace");
+            goto fail;
+        }
     }
 #endif
     if (!d->input) {
@@ -278,6 +307,7 @@ PDN_EXPORT void pdn_detector_close(pdn_detector *detector)
     if (!detector) return;
     lock_loads();
 #ifdef GPU
+    gpu_index = detector->gpu;   /* free_network() frees the workspace by the global gpu_index */
     if (detector->gpu >= 0) cuda_set_device(detector->gpu);
 #endif
     free_detector(detector);
@@ -355,9 +385,39 @@ static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *he
     return rc;
 }
 
+/* GPU detectors: upload the uint8 frames and resize them on the GPU, into the network's input (darknet's stream). */
+static int prepare_on_gpu(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
+                          const int64_t *strides, int letterbox)
+{
+#ifdef GPU
+    pdn_image_view *v = (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
+    const char *cuda_error = NULL;
+    int i, rc;
+    if (!v) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
+        return -1;
+    }
+    for (i = 0; i < n; ++i) {
+        v[i].pixels = images[i];
+        v[i].width = widths[i];
+        v[i].height = heights[i];
+        v[i].row_stride = strides[i];
+    }
+    if (cuda_get_device() != d->gpu) cudaSetDevice(d->gpu);
+    rc = pdn_gpu_prepare_batch(d->stage, v, n, d->net->w, d->net->h, letterbox, d->net->input_state_gpu,
+                               get_cuda_stream(), &cuda_error);
+    free(v);
+    if (rc) pdn_set_error(PDN_ERR_CUDA, "preparing the frames on the GPU failed: %s", cuda_error);
+    return rc;
+#else
+    pdn_set_error(PDN_ERR_INTERNAL, "no GPU path in this build");
+    return -1;
+#endif
+}
+
 /* One forward pass over the prepared input: darknet's network_predict without its global-state detours (it
  * consults the global gpu_index, which another detector on another device may have changed). */
-static int forward(pdn_detector *d)
+static int forward(pdn_detector *d, int input_on_device)
 {
     pdn_guard g;
     network_state state;
@@ -375,7 +435,7 @@ static int forward(pdn_detector *d)
         const size_t size = (size_t)get_network_input_size(*d->net) * d->net->batch;
         if (cuda_get_device() != d->gpu) cuda_set_device(d->gpu);
         state.input = d->net->input_state_gpu;
-        cuda_push_array(state.input, d->input, size);
+        if (!input_on_device) cuda_push_array(state.input, d->input, size);
         forward_network_gpu(*d->net, state);
         CHECK_CUDA(cudaStreamSynchronize(get_cuda_stream()));
         reset_wait_stream_events();
@@ -391,15 +451,15 @@ static int forward(pdn_detector *d)
 
 /* darknet announces its CPU features ("Used AVX") on its first forward pass in the process: keep that out of the
  * user's terminal unless they asked for darknet's chatter. */
-static int quiet_first_forward(pdn_detector *d)
+static int quiet_first_forward(pdn_detector *d, int input_on_device)
 {
     static int first_done;
     pdn_capture capture;
     int rc;
-    if (first_done || d->verbose) return forward(d);
+    if (first_done || d->verbose) return forward(d, input_on_device);
     lock_loads();
     pdn_capture_begin(&capture);
-    rc = forward(d);
+    rc = forward(d, input_on_device);
     pdn_capture_end(&capture, NULL, 0);
     first_done = 1;
     unlock_loads();
@@ -420,9 +480,13 @@ PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const 
     }
     if (letterbox < 0) letterbox = d->letter_box;
     t0 = pdn_now_ms();
-    if (prepare(d, n, images, heights, widths, strides, letterbox, d->input)) return -1;
+    if (d->stage) {
+        if (prepare_on_gpu(d, n, images, heights, widths, strides, letterbox)) return -1;
+    } else if (prepare(d, n, images, heights, widths, strides, letterbox, d->input)) {
+        return -1;
+    }
     t1 = pdn_now_ms();
-    if (quiet_first_forward(d)) return -1;
+    if (quiet_first_forward(d, d->stage != NULL)) return -1;
     t2 = pdn_now_ms();
     d->post.res_count = 0;
     for (i = 0; i < n; ++i) {

@@ -81,6 +81,14 @@ int pdn_forward_only(pdn_detector *detector, const float *input);
  * training from scratch and a stand-in model for speed-only benchmarks.  unit_variance=1 sets batch-norm rolling
  * variances to 1 (darknet's 0 makes an untrained network saturate when used for inference). */
 int pdn_write_initial_weights(const char *cfg_path, const char *weights_path, unsigned int seed, int unit_variance);
+
+/* darknet's train_detector() and validate_detector_map(), for a child process (pydarknet._child): they print
+ * darknet's progress to stdout and may exit().  ngpus = 0 trains on the CPU.  SIGINT/SIGTERM during training save
+ * <backup_dir>/<cfg name>_interrupted.weights after the current iteration and exit(0). */
+int pdn_train_detector(const char *data_path, const char *cfg_path, const char *weights_path, const int *gpus,
+                       int ngpus, int clear, int calc_map, int map_epochs, float iou_thresh, const char *backup_dir);
+float pdn_validate_detector_map(const char *data_path, const char *cfg_path, const char *weights_path,
+                                float thresh_calc_avg_iou, float iou_thresh, int map_points, int letterbox, int gpu);
 /* ---- cffi cdef end ---- */
 
 #ifdef __cplusplus

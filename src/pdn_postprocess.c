@@ -240,10 +240,47 @@ static void nms_segment(pdn_postprocessor *pp, int start, int end, float nms_thr
     free(over);
 }
 
+/* Orders results [first, end) by confidence, highest first (callers get each image's detections sorted). */
+static int sort_by_confidence(pdn_postprocessor *pp, int first, int end)
+{
+    const int n = end - first;
+    scored *order;
+    int32_t *cls;
+    float *xyxy;
+    int i;
+    if (n < 2) return 0;
+    order = (scored *)malloc(sizeof(scored) * (size_t)n);
+    cls = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
+    xyxy = (float *)malloc(4 * sizeof(float) * (size_t)n);
+    if (!order || !cls || !xyxy) {
+        free(order);
+        free(cls);
+        free(xyxy);
+        return -1;
+    }
+    for (i = 0; i < n; ++i) {
+        order[i].score = pp->res_conf[first + i];
+        order[i].det = i;
+    }
+    qsort(order, (size_t)n, sizeof(scored), by_score_desc);
+    memcpy(cls, pp->res_class + first, sizeof(int32_t) * (size_t)n);
+    memcpy(xyxy, pp->res_xyxy + 4 * (size_t)first, 4 * sizeof(float) * (size_t)n);
+    for (i = 0; i < n; ++i) {
+        const int src = order[i].det;
+        pp->res_conf[first + i] = order[i].score;
+        pp->res_class[first + i] = cls[src];
+        memcpy(pp->res_xyxy + 4 * ((size_t)first + i), xyxy + 4 * (size_t)src, 4 * sizeof(float));
+    }
+    free(order);
+    free(cls);
+    free(xyxy);
+    return 0;
+}
+
 int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int batch_slot, int w, int h,
                    float thresh, float nms_thresh, int letterbox)
 {
-    int i, k, n, pairs = 0, classes = pp->classes, kept = 0;
+    int i, k, n, pairs = 0, classes = pp->classes, kept = 0, first;
     n = decode(pp, net, batch_slot, w, h, thresh, letterbox);
 
     /* (box, class) pairs above the threshold, grouped by class (counting sort) */
@@ -279,6 +316,7 @@ int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int bat
 
     for (i = 0; i < pairs; ++i) kept += !pp->suppressed[i];
     if (reserve_results(pp, pp->res_count + kept)) return -1;
+    first = pp->res_count;
     for (k = 0; k < classes; ++k) {
         for (i = pp->class_start[k]; i < pp->class_start[k + 1]; ++i) {
             int r;
@@ -296,5 +334,6 @@ int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int bat
             xyxy[3] = fminf(fmaxf(PLANE(pp, BOTTOM)[i] * h, 0.f), (float)h);
         }
     }
+    if (sort_by_confidence(pp, first, pp->res_count)) return -1;
     return kept;
 }

@@ -24,48 +24,63 @@ static void init_table(void)
     byte_to_float_ready = 1;
 }
 
-/* darknet's letterbox_image(): the size the image is resized to inside the network input */
-void pdn_letterbox_size(int w, int h, int netw, int neth, int *new_w, int *new_h)
+const float *pdn_byte_table(void)
 {
-    if (((float)netw / w) < ((float)neth / h)) {
-        *new_w = netw;
-        *new_h = (h * netw) / w;
+    init_table();
+    return byte_to_float;
+}
+
+void pdn_frame_geometry_init(pdn_frame_geometry *g, int w, int h, int netw, int neth, int letterbox)
+{
+    g->w = w;
+    g->h = h;
+    if (letterbox) {   /* darknet's letterbox_image(): fit inside, keep the aspect ratio, centre */
+        if (((float)netw / w) < ((float)neth / h)) {
+            g->tw = netw;
+            g->th = (h * netw) / w;
+        } else {
+            g->th = neth;
+            g->tw = (w * neth) / h;
+        }
+        g->ox = (netw - g->tw) / 2;
+        g->oy = (neth - g->th) / 2;
     } else {
-        *new_h = neth;
-        *new_w = (w * neth) / h;
+        g->tw = netw;
+        g->th = neth;
+        g->ox = g->oy = 0;
     }
+    /* darknet's resize_image() scales */
+    g->w_scale = (float)(w - 1) / (g->tw - 1);
+    g->h_scale = (float)(h - 1) / (g->th - 1);
 }
 
 typedef struct {
     const uint8_t *pixels;
     int64_t stride;
-    int w, h;            /* source */
-    int tw, th;          /* resized size */
-    int ox, oy;          /* where the resized image sits in the network input (letterbox) */
+    pdn_frame_geometry g;
     int *col_offset;     /* per resized column: byte offset of the left source pixel */
     int *col_next;       /* 3 where the right neighbour is used, 0 at the last column */
     float *col_dx;       /* weight of the right neighbour */
-    float h_scale;
     float *out;          /* this image's slot in the batch input (3 planes of netw*neth) */
 } frame_plan;
 
 /* One output row of one frame: darknet's two-pass bilinear resize, fused. */
 static void resize_row(const frame_plan *p, int r, int netw, int neth)
 {
-    const float sy = r * p->h_scale;
+    const float sy = r * p->g.h_scale;
     const int iy = (int)sy;
     const float dy = sy - iy;
     /* darknet skips the second source row at the last output row (and for 1-pixel-high images) */
-    const int two_rows = !(r == p->th - 1 || p->h == 1);
+    const int two_rows = !(r == p->g.th - 1 || p->g.h == 1);
     const uint8_t *row0 = p->pixels + (int64_t)iy * p->stride;
     /* (darknet would read past the last row if rounding ever put iy there; we stay inside) */
-    const uint8_t *row1 = (two_rows && iy + 1 < p->h) ? row0 + p->stride : row0;
+    const uint8_t *row1 = (two_rows && iy + 1 < p->g.h) ? row0 + p->stride : row0;
     const size_t plane = (size_t)netw * neth;
-    float *out_r = p->out + (size_t)(p->oy + r) * netw + p->ox;
+    float *out_r = p->out + (size_t)(p->g.oy + r) * netw + p->g.ox;
     float *out_g = out_r + plane;
     float *out_b = out_g + plane;
     int c;
-    for (c = 0; c < p->tw; ++c) {
+    for (c = 0; c < p->g.tw; ++c) {
         const int o = p->col_offset[c];
         const int n = p->col_next[c];
         const float dx = p->col_dx[c];
@@ -107,47 +122,36 @@ int pdn_prepare_batch(const pdn_image_view *images, int n, int netw, int neth, i
     for (i = 0; i < n; ++i) {
         frame_plan *p = &plans[i];
         int c;
-        float w_scale;
         p->pixels = images[i].pixels;
         p->stride = images[i].row_stride;
-        p->w = images[i].width;
-        p->h = images[i].height;
         p->out = out + (size_t)i * image_floats;
+        pdn_frame_geometry_init(&p->g, images[i].width, images[i].height, netw, neth, letterbox);
         if (letterbox) {
             size_t k;
-            pdn_letterbox_size(p->w, p->h, netw, neth, &p->tw, &p->th);
-            p->ox = (netw - p->tw) / 2;
-            p->oy = (neth - p->th) / 2;
             for (k = 0; k < image_floats; ++k) p->out[k] = .5f;   /* darknet's grey border */
-        } else {
-            p->tw = netw;
-            p->th = neth;
-            p->ox = p->oy = 0;
         }
-        p->col_offset = (int *)malloc(sizeof(int) * p->tw);
-        p->col_next = (int *)malloc(sizeof(int) * p->tw);
-        p->col_dx = (float *)malloc(sizeof(float) * p->tw);
+        p->col_offset = (int *)malloc(sizeof(int) * p->g.tw);
+        p->col_next = (int *)malloc(sizeof(int) * p->g.tw);
+        p->col_dx = (float *)malloc(sizeof(float) * p->g.tw);
         if (!p->col_offset || !p->col_next || !p->col_dx) {
             n = i + 1;
             total_rows = -1;
             break;
         }
-        w_scale = (float)(p->w - 1) / (p->tw - 1);
-        p->h_scale = (float)(p->h - 1) / (p->th - 1);
-        for (c = 0; c < p->tw; ++c) {
-            if (c == p->tw - 1 || p->w == 1) {
-                p->col_offset[c] = 3 * (p->w - 1);
+        for (c = 0; c < p->g.tw; ++c) {
+            if (c == p->g.tw - 1 || p->g.w == 1) {
+                p->col_offset[c] = 3 * (p->g.w - 1);
                 p->col_next[c] = 0;
                 p->col_dx[c] = 0;
             } else {
-                const float sx = c * w_scale;
+                const float sx = c * p->g.w_scale;
                 const int ix = (int)sx;
                 p->col_offset[c] = 3 * ix;
                 p->col_next[c] = 3;
                 p->col_dx[c] = sx - ix;
             }
         }
-        row_start[i + 1] = row_start[i] + p->th;
+        row_start[i + 1] = row_start[i] + p->g.th;
         total_rows = row_start[i + 1];
     }
 

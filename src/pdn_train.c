@@ -1,0 +1,143 @@
+/*
+ * Training and mAP evaluation: darknet's own train_detector() and validate_detector_map(), for a child process.
+ *
+ * pydarknet.training runs these in a separate Python process (python -m pydarknet._child) and reads what darknet
+ * prints, so that a crash, an exit() or a CUDA fault during hours of training cannot take the caller down.
+ *
+ * Stopping cleanly: SIGINT/SIGTERM only set a flag.  darknet's training loop calls train_network() (CPU),
+ * train_network_waitkey() (one GPU) or train_networks() (several GPUs) once per iteration; the link wraps those
+ * (CMakeLists.txt), and after the iteration in progress the wrapper saves <backup>/<cfg>_interrupted.weights and
+ * exits with status 0.
+ */
+#include "pdn_internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "darknet.h"
+#include "network.h"
+#include "parser.h"
+#include "utils.h"
+#ifdef GPU
+#include "dark_cuda.h"
+#endif
+
+/* not declared in darknet's headers */
+void train_detector(char *datacfg, char *cfgfile, char *weightfile, int *gpus, int ngpus, int clear, int dont_show,
+                    int calc_map, float thresh, float iou_thresh, int mjpeg_port, int show_imgs,
+                    int benchmark_layers, char *chart_path, int mAP_epochs);
+
+static volatile sig_atomic_t stop_requested;
+static char interrupted_weights[4096];
+
+static void request_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void save_and_exit(network net)
+{
+    printf("\n Stop requested: saving %s\n", interrupted_weights);
+    save_weights(net, interrupted_weights);
+    printf(" Saved interrupted weights to %s\n", interrupted_weights);
+    fflush(stdout);
+    exit(0);
+}
+
+#if PDN_EXIT_GUARD
+#ifdef GPU
+float __real_train_network_waitkey(network net, data d, int wait_key);
+float __real_train_networks(network *nets, int n, data d, int interval);
+
+float __wrap_train_network_waitkey(network net, data d, int wait_key)
+{
+    float loss = __real_train_network_waitkey(net, d, wait_key);
+    if (stop_requested) save_and_exit(net);
+    return loss;
+}
+
+float __wrap_train_networks(network *nets, int n, data d, int interval)
+{
+    float loss = __real_train_networks(nets, n, d, interval);
+    if (stop_requested) {
+        sync_nets(nets, n, 0);
+        save_and_exit(nets[0]);
+    }
+    return loss;
+}
+#else
+float __real_train_network(network net, data d);
+
+float __wrap_train_network(network net, data d)
+{
+    float loss = __real_train_network(net, d);
+    if (stop_requested) save_and_exit(net);
+    return loss;
+}
+#endif
+#endif
+
+static void line_buffered_output(void)
+{
+    /* the parent reads progress from a pipe: without this, stdout would arrive in 4 KB lumps */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setvbuf(stderr, NULL, _IONBF, 0);
+}
+
+PDN_EXPORT int pdn_train_detector(const char *data_path, const char *cfg_path, const char *weights_path,
+                                  const int *gpus, int ngpus, int clear, int calc_map, int map_epochs,
+                                  float iou_thresh, const char *backup_dir)
+{
+    int cpu_only[1] = {0};
+    char *base;
+    line_buffered_output();
+    signal(SIGINT, request_stop);
+#ifdef SIGTERM
+    signal(SIGTERM, request_stop);
+#endif
+    base = basecfg((char *)cfg_path);
+    snprintf(interrupted_weights, sizeof interrupted_weights, "%s/%s_interrupted.weights", backup_dir, base);
+    free(base);
+#ifdef GPU
+    if (ngpus < 1) {
+        gpu_index = -1;            /* train on the CPU in a CUDA build */
+        gpus = cpu_only;
+        ngpus = 1;
+    } else {
+        gpu_index = gpus[0];
+        cuda_set_device(gpus[0]);
+    }
+#else
+    if (ngpus > 0) {
+        fprintf(stderr, "pydarknet: GPUs were requested, but this build has no CUDA\n");
+        return 2;
+    }
+    gpus = cpu_only;
+    ngpus = 1;
+#endif
+    train_detector((char *)data_path, (char *)cfg_path, weights_path && weights_path[0] ? (char *)weights_path : NULL,
+                   (int *)gpus, ngpus, clear, /*dont_show*/ 1, calc_map, /*thresh*/ .25f, iou_thresh,
+                   /*mjpeg_port*/ -1, /*show_imgs*/ 0, /*benchmark_layers*/ 0, /*chart_path*/ NULL, map_epochs);
+    fflush(stdout);
+    return 0;
+}
+
+PDN_EXPORT float pdn_validate_detector_map(const char *data_path, const char *cfg_path, const char *weights_path,
+                                           float thresh_calc_avg_iou, float iou_thresh, int map_points,
+                                           int letterbox, int gpu)
+{
+    line_buffered_output();
+#ifdef GPU
+    gpu_index = gpu;
+    if (gpu >= 0) cuda_set_device(gpu);
+#else
+    if (gpu >= 0) {
+        fprintf(stderr, "pydarknet: a GPU was requested, but this build has no CUDA\n");
+        return -1;
+    }
+#endif
+    return validate_detector_map((char *)data_path, (char *)cfg_path, (char *)weights_path, thresh_calc_avg_iou,
+                                 iou_thresh, map_points, letterbox, NULL);
+}
