@@ -25,6 +25,8 @@ from typing import Iterable, List, NamedTuple, Optional, Union
 import numpy as np
 
 from .cfg import Cfg, read_cfg
+from .datasets.darknet_format import (label_path_for, parse_label_text, read_data_file, read_image_list,
+                                      resolve_data_path)
 from .errors import DatasetError
 
 __all__ = ["AnchorResult", "calc_anchors", "kmeans_anchors", "read_box_sizes", "wh_iou"]
@@ -112,8 +114,6 @@ def read_box_sizes(source: Union[PathLike, Iterable[PathLike], np.ndarray]) -> n
 
 
 def _train_label_files(data_file: PathLike) -> List[Path]:
-    from .datasets.darknet_format import label_path_for, read_data_file, read_image_list, resolve_data_path
-
     options = read_data_file(data_file)
     if "train" not in options:
         raise DatasetError("no train= list in the data file", path=data_file)
@@ -133,8 +133,6 @@ def _train_label_files(data_file: PathLike) -> List[Path]:
 
 
 def _label_sizes(path: Path) -> np.ndarray:
-    from .datasets.darknet_format import parse_label_text
-
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
