@@ -34,6 +34,7 @@ if [[ $steps == *" bench "* ]]; then
 fi
 if [[ $steps == *" heavy "* ]]; then
   log heavy
-  python3 bench/bench_detect.py --heavy --batches 1,8 --rounds 4 --seconds 0.5 2>&1 | tail -14
+  python3 bench/bench_detect.py --heavy darknet-init --batches 1,8 --rounds 4 --seconds 0.5 2>&1 | tail -15
+  python3 bench/bench_detect.py --heavy unit-variance --batches 1 --rounds 2 --seconds 1 2>&1 | tail -13
 fi
 log done

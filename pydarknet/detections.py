@@ -192,6 +192,8 @@ def split_flat(image_index: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray
                ) -> List[Detections]:
     """Split the native layer's flat per-batch arrays into one ``Detections`` per image.  The native layer returns
     them grouped by image and sorted by confidence within each image, so this only slices."""
+    if n_images == 1:
+        return [Detections(xyxy, confidence, class_id, class_names, image_sizes[0])]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(image_index, minlength=n_images))])
     return [Detections(xyxy[a:b], confidence[a:b], class_id[a:b], class_names, image_sizes[k])
             for k, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist()))]

@@ -27,6 +27,11 @@ PathLike = Union[str, os.PathLike]
 Device = Union[int, str, None]
 
 
+def _address(array: np.ndarray) -> int:
+    """Address of an array's first byte (cheaper than array.ctypes.data)."""
+    return array.__array_interface__["data"][0]
+
+
 def _resolve_device(device: Device) -> int:
     """-1 for the CPU, else the CUDA device index.  None/"auto": GPU 0 when this build and machine have one."""
     if device is None or device == "auto":
@@ -191,7 +196,7 @@ class Detector:
     def _pointers(self, frames: Sequence[np.ndarray]):
         ffi = self._ffi
         n = len(frames)
-        pointers = ffi.new("const uint8_t *[]", [ffi.cast("const uint8_t *", f.ctypes.data) for f in frames])
+        pointers = ffi.new("const uint8_t *[]", [ffi.cast("const uint8_t *", _address(f)) for f in frames])
         heights = ffi.new("int[]", [f.shape[0] for f in frames])
         widths = ffi.new("int[]", [f.shape[1] for f in frames])
         strides = ffi.new("int64_t[]", [f.strides[0] for f in frames])
@@ -217,10 +222,10 @@ class Detector:
             confidence = np.empty(count, np.float32)
             xyxy = np.empty((count, 4), np.float32)
             if count:
-                lib.pdn_detector_results(self._handle, ffi.cast("int32_t *", image_index.ctypes.data),
-                                         ffi.cast("int32_t *", class_id.ctypes.data),
-                                         ffi.cast("float *", confidence.ctypes.data),
-                                         ffi.cast("float *", xyxy.ctypes.data), count)
+                lib.pdn_detector_results(self._handle, ffi.from_buffer("int32_t[]", image_index),
+                                         ffi.from_buffer("int32_t[]", class_id),
+                                         ffi.from_buffer("float[]", confidence), ffi.from_buffer("float[]", xyxy),
+                                         count)
         sizes = [(f.shape[1], f.shape[0]) for f in frames]
         return split_flat(image_index, xyxy, confidence, class_id, n, self.class_names, sizes)
 
@@ -246,7 +251,7 @@ class Detector:
         with self._lock:
             self._check_open()
             rc = self._lib.pdn_preprocess(self._handle, n, pointers, heights, widths, strides,
-                                          self._letterbox_flag(), self._ffi.cast("float *", out.ctypes.data))
+                                          self._letterbox_flag(), self._ffi.from_buffer("float[]", out))
             if rc < 0:
                 _native.raise_last_error("preprocess")
         return out
@@ -259,5 +264,5 @@ class Detector:
             raise ValueError(f"forward() needs a C-contiguous float32 array of shape {expected}")
         with self._lock:
             self._check_open()
-            if self._lib.pdn_forward_only(self._handle, self._ffi.cast("float *", batch_input.ctypes.data)) < 0:
+            if self._lib.pdn_forward_only(self._handle, self._ffi.from_buffer("float[]", batch_input)) < 0:
                 _native.raise_last_error("forward")
