@@ -35,6 +35,10 @@ from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import ConfigError
 
+__all__ = ["TEMPLATES", "HEAD_KINDS", "Cfg", "Section", "Head", "CfgProblem", "read_cfg", "make_cfg", "validate_cfg",
+           "find_cfg_problems", "template_path", "default_max_batches", "anchor_pairs", "format_value",
+           "darknet_view"]
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 # the templates make_cfg is tested with; any other cfg file darknet ships can be named too

@@ -343,9 +343,10 @@ _PRESETS = {"easy": EASY, "medium": MEDIUM, "hard": HARD}
 
 
 def random_placements(brands: BrandSet, image_size: Size, rng: np.random.Generator,
-                      difficulty: Difficulty = EASY, count: Optional[int] = None) -> List[Placement]:
+                      difficulty: Union[str, Difficulty] = "easy", count: Optional[int] = None) -> List[Placement]:
     """Random placements, each mark wholly inside the image and overlapping no other by more than 10% of the
     smaller one (occlusion between marks is :attr:`Difficulty.occlusion` 's job)."""
+    difficulty = _difficulty(difficulty)
     width, height = image_size
     short = min(width, height)
     if count is None:
