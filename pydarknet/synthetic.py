@@ -559,8 +559,9 @@ def generate_dataset(out_dir: PathLike, n_images: int = 200, brands: Optional[Br
                 raise OSError(f"could not write {path}")
             samples.append(Sample(image=path, width=image_size[0], height=image_size[1], boxes=boxes,
                                   labels=[brands.names[b] for b in brand_ids], source="synthetic", key=f"{i:05d}"))
+        # brand i stays class i even when a small set happens not to draw it
         return write_darknet_dataset(samples, out_dir, classes=brands.names, split=split, seed=seed,
                                      link="hardlink", keep_negatives=negatives > 0, overwrite=overwrite,
-                                     progress=progress)
+                                     progress=progress, allow_empty_classes=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -263,6 +263,14 @@ def test_generate_dataset_end_to_end(tmp_path):
     assert all(labels)                                                     # no negatives asked for
 
 
+def test_every_brand_is_a_class_even_if_not_drawn(tmp_path):
+    brands = BrandSet(n=6, seed=0)
+    dataset = generate_dataset(tmp_path / "ds", n_images=2, brands=brands, image_size=(64, 64), seed=0,
+                               negatives=0)
+    assert dataset.classes == brands.names
+    assert Path(dataset.names_file).read_text().split() == brands.names
+
+
 def test_generate_dataset_refuses_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
         generate_dataset(tmp_path / "a", n_images=0)
