@@ -141,15 +141,20 @@ def check_dataset(data_file: PathLike, plot_file: Union[PathLike, None, bool] = 
 
 
 def _check_data_file_text(data_file: Path):
-    """Paths with whitespace: darknet deletes every whitespace character of an obj.data line."""
+    """Paths darknet will not find as written: with whitespace (darknet deletes every whitespace character of an
+    obj.data line) or relative (resolved against the folder darknet is started from, not obj.data's)."""
     for number, raw in enumerate(data_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         key, sep, value = raw.partition("=")
-        if sep and re.search(r"\S\s+\S", value.strip()):
-            squeezed = re.sub(r"\s", "", value)
-            yield Problem(str(data_file), f"line {number}: {key.strip()} contains whitespace; darknet removes it "
-                                          f"and will look for {squeezed!r}")
-        if raw.endswith("\r"):
-            yield Problem(str(data_file), f"line {number} ends with CR (Windows line ending)", "warning")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in ("train", "valid", "names", "backup"):
+            continue
+        squeezed = re.sub(r"\s", "", value)
+        if squeezed != value:
+            yield Problem(str(data_file), f"line {number}: {key} contains whitespace; darknet removes it and will "
+                                          f"look for {squeezed!r}")
+        elif not Path(value).is_absolute():
+            yield Problem(str(data_file), f"line {number}: {key} = {value} is relative: darknet resolves it "
+                                          f"against the folder it is started from", "warning")
 
 
 def _int_option(options: Dict[str, str], key: str, data_file: Path, problems: List[Problem]) -> Optional[int]:

@@ -172,7 +172,7 @@ class _Fetcher:
             except TruncatedImageError as exc:  # cut-off body: the next attempt may get all of it
                 reason = f"truncated: {exc}"
             except DatasetError as exc:
-                raise _Failed(f"not an image: {exc}".replace(f"{url}: ", ""), attempt + 1) from None
+                raise _Failed(str(exc).replace(f"{url}: ", ""), attempt + 1) from None  # "not a usable image: ..."
             except _Permanent as exc:
                 raise _Failed(str(exc), attempt + 1) from None
             except _Transient as exc:
