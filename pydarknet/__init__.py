@@ -34,6 +34,8 @@ _LAZY = {
     "make_cfg": ".cfg",
     "read_cfg": ".cfg",
     "train": ".training",
+    "iter_train": ".training",
+    "validate_cfg": ".cfg",
     "evaluate": ".evaluation",
     "calc_anchors": ".anchors",
 }

@@ -545,7 +545,7 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
              subdivisions: Optional[int] = None, max_batches: Optional[int] = None,
              steps: Optional[Sequence[int]] = None, anchors=None, out: Optional[PathLike] = None,
              images: Optional[int] = None, learning_rate: Optional[float] = None, burn_in: Optional[int] = None,
-             net_options: Optional[Mapping[str, object]] = None) -> Cfg:
+             net_options: Optional[Mapping[str, object]] = None, width_multiplier: float = 1.0) -> Cfg:
     """A training cfg for ``classes`` classes from one of darknet's cfg files.
 
     ``template`` is a name from :data:`TEMPLATES` (or any cfg darknet ships), a path, or a :class:`Cfg`.
@@ -553,7 +553,9 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
     divides ``batch``, else 1. ``max_batches`` defaults to :func:`default_max_batches` (``images`` = training
     image count), ``steps`` to 80% and 90% of it. ``anchors`` (as many as each head's ``num``) go into every
     yolo layer. ``learning_rate``, ``burn_in`` and ``net_options`` (any other ``[net]`` keys) override the
-    template. The result is validated; with ``out`` it is also written there.
+    template. ``width_multiplier`` scales the filters of every convolution except those feeding a detection
+    layer (rounded to multiples of 8, at least 8): 0.25 gives a network of about 1/16 the weights and FLOPs, for
+    small, fast models. The result is validated; with ``out`` it is also written there.
     """
     cfg = _resolve_template(template)
     path = os.fspath(out) if out is not None else None
@@ -595,6 +597,8 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
 
     for head in cfg.heads():  # these lists are per class and would no longer match
         head.section.remove("counters_per_class")
+    if width_multiplier != 1.0:
+        _scale_widths(cfg, width_multiplier, path)
     cfg.set_classes(classes)
     if anchors is not None:
         cfg.set_anchors(anchors)
@@ -604,6 +608,18 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
     else:
         cfg.set_path(None)  # so that a later cfg.save() cannot overwrite the template
     return cfg
+
+
+def _scale_widths(cfg: Cfg, multiplier: float, path: Optional[str]) -> None:
+    """Scale conv filters (not the ones feeding detection layers, which set_classes owns) by `multiplier`."""
+    if not 0 < multiplier <= 4:
+        raise ConfigError(f"width_multiplier must be in (0, 4], got {multiplier}", path=path)
+    heads_inputs = {id(head.previous) for head in cfg.heads() if head.previous is not None}
+    for section in cfg.find("convolutional"):
+        if id(section) in heads_inputs:
+            continue
+        filters = section.get_int("filters", 1) or 1
+        section.set("filters", max(8, int(round(filters * multiplier / 8)) * 8))
 
 
 # --- validation ---------------------------------------------------------------------------------------------

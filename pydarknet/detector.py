@@ -21,6 +21,7 @@ from . import _native
 from .detections import Detections, split_flat
 from .errors import ConfigError, NamesError, WeightsError
 from .images import ImageLike, as_bgr_image
+from ._opencv_backend import requested_backend, select_backend
 from .netfiles import check_cfg, check_weights_header, read_data_file, read_names
 
 PathLike = Union[str, os.PathLike]
@@ -67,16 +68,22 @@ class Detector:
         letterbox: keep the aspect ratio with grey borders; None follows the cfg's ``letter_box`` (off in
             darknet's stock cfgs).
         verbose: let darknet print its layer table and progress while loading.
+        backend: the forward pass of CPU detectors: "darknet" (darknet's own), "opencv" (OpenCV DNN 4.x's, several
+            times faster on the CPU; preprocessing, decoding and NMS stay darknet's and ours), or None/"auto"
+            ($PYDARKNET_BACKEND, else "opencv" for CPU detectors where OpenCV can run the network, else "darknet").
+            GPU detectors always use darknet's.  See docs/cpu.md.
     """
 
     def __init__(self, cfg: PathLike, weights: PathLike, names: Union[PathLike, Sequence[str], None] = None,
                  data: Optional[PathLike] = None, batch_size: int = 1, device: Device = None,
                  thresh: float = 0.25, nms: float = 0.45, letterbox: Optional[bool] = None,
-                 verbose: bool = False):
+                 verbose: bool = False, backend: Optional[str] = None):
         self._handle = None
+        self._backend = None
         self._lock = threading.Lock()
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+        backend = requested_backend(backend)
         self.cfg_path = check_cfg(cfg)
         self.weights_path = check_weights_header(weights)
         self.thresh = thresh
@@ -87,11 +94,13 @@ class Detector:
         if names is not None and data is not None:
             raise ValueError("give either names= or data=, not both")
         if data is not None:
+            from .datasets.darknet_format import resolve_data_path
+
             data_path = Path(data)
             entries = read_data_file(data_path)
             if "names" not in entries:
                 raise ConfigError("has no names= line", path=data_path)
-            names = entries["names"]
+            names = resolve_data_path(entries["names"], data_path)
         class_names = read_names(names) if names is not None else None
 
         ffi, lib = _native.load()
@@ -113,6 +122,11 @@ class Detector:
             raise NamesError(f"has {len(class_names)} class names, but the network detects {classes} classes",
                              path=names if isinstance(names, (str, os.PathLike)) else None)
         self.class_names: Tuple[str, ...] = tuple(class_names)
+        try:
+            self._backend = select_backend(backend, self, ffi, lib, handle)
+        except BaseException:
+            self.close()
+            raise
 
     # -- properties --------------------------------------------------------------------------------------------
     @property
@@ -127,6 +141,11 @@ class Detector:
     @property
     def device(self) -> str:
         return "cpu" if self._info["gpu"] < 0 else f"cuda:{self._info['gpu']}"
+
+    @property
+    def backend(self) -> str:
+        """The forward pass in use: "darknet" or "opencv"."""
+        return self._backend.name if self._backend is not None else "darknet"
 
     @property
     def closed(self) -> bool:
@@ -151,6 +170,7 @@ class Detector:
         """Free the network (host and GPU memory) now.  Safe to call twice."""
         with self._lock:
             handle, self._handle = self._handle, None
+            self._backend = None   # OpenCV's copy of the network, if any
             if handle is not None:
                 self._lib.pdn_detector_close(handle)
 
@@ -213,8 +233,12 @@ class Detector:
         n, pointers, heights, widths, strides = self._pointers(frames)
         with self._lock:
             self._check_open()
-            count = lib.pdn_detect(self._handle, n, pointers, heights, widths, strides, t, n_thresh,
-                                   self._letterbox_flag())
+            if self._backend is not None:
+                count = self._backend.detect(self._handle, frames, pointers, heights, widths, strides, t, n_thresh,
+                                             self._letterbox_flag())
+            else:
+                count = lib.pdn_detect(self._handle, n, pointers, heights, widths, strides, t, n_thresh,
+                                       self._letterbox_flag())
             if count < 0:
                 _native.raise_last_error("detect", cfg=self.cfg_path, weights=self.weights_path)
             image_index = np.empty(count, np.int32)

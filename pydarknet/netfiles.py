@@ -112,15 +112,8 @@ def _builtin_names_file(key: str) -> Path:
 
 
 def read_data_file(path: PathLike) -> Dict[str, str]:
-    """A darknet .data file (classes=, train=, valid=, names=, backup=) as a dict of strings."""
-    p = _existing_file(path, "data", ConfigError)
-    entries: Dict[str, str] = {}
-    for number, raw in enumerate(_read_text(p, ConfigError).splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if "=" not in line:
-            raise ConfigError(f"line {number}: expected key=value, got {line!r}", path=p)
-        key, _, value = line.partition("=")
-        entries[key.strip()] = value.strip()
-    return entries
+    """A darknet .data file (classes=, train=, valid=, names=, backup=) as a dict of strings, read the way
+    darknet reads it (pydarknet.datasets.darknet_format)."""
+    from .datasets.darknet_format import read_data_file as parse_data_file
+
+    return parse_data_file(_existing_file(path, "data", ConfigError))

@@ -1,0 +1,156 @@
+"""mAP and friends for a trained detector: darknet's own ``validate_detector_map`` (in a child process, like
+training) and, as a cross-check, an independent Python computation over ``Detector``'s outputs.
+
+>>> result = evaluate("ds/obj.data", "logos.cfg", "backup/logos_best.weights")
+>>> result.map50, result.per_class, result.precision, result.recall, result.f1, result.avg_iou
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+from .errors import DarknetError
+from .training_log import MapEvent, TrainingLogParser
+
+PathLike = Union[str, os.PathLike]
+
+# validate_detector_map's own constants: detections at confidence > 0.005 after NMS 0.45
+DARKNET_MAP_THRESH = 0.005
+DARKNET_MAP_NMS = 0.45
+
+
+@dataclass
+class EvaluationResult:
+    """darknet's numbers (fractions, not percent), and the independent Python computation when asked for."""
+
+    map: float
+    iou_thresh: float
+    conf_thresh: float
+    map_points: int
+    per_class: Dict[str, float] = field(default_factory=dict)   # class name -> AP
+    precision: Optional[float] = None
+    recall: Optional[float] = None
+    f1: Optional[float] = None
+    tp: Optional[int] = None
+    fp: Optional[int] = None
+    fn: Optional[int] = None
+    avg_iou: Optional[float] = None
+    python: Optional[object] = None        # pydarknet.metrics.DetectionMetrics of the cross-check
+    output: str = ""                       # what darknet printed
+
+    @property
+    def map50(self) -> Optional[float]:
+        return self.map if abs(self.iou_thresh - 0.5) < 1e-6 else None
+
+    @property
+    def disagreement(self) -> Optional[float]:
+        """|darknet's mAP - the Python mAP|, in mAP points (0..100)."""
+        return None if self.python is None else abs(self.map - self.python.map) * 100
+
+    def summary(self) -> str:
+        lines = [f"mAP@{self.iou_thresh:.2f} = {self.map:.2%} (darknet)"]
+        if self.python is not None:
+            lines.append(f"mAP@{self.iou_thresh:.2f} = {self.python.map:.2%} (independent Python computation; "
+                         f"{self.disagreement:.2f} points apart)")
+        if self.precision is not None:
+            lines.append(f"at confidence {self.conf_thresh}: precision {self.precision:.3f}, recall "
+                         f"{self.recall:.3f}, F1 {self.f1:.3f}, TP {self.tp}, FP {self.fp}, FN {self.fn}, "
+                         f"average IoU {self.avg_iou:.2%}")
+        lines += [f"  {name}: AP {ap:.2%}" for name, ap in self.per_class.items()]
+        return "\n".join(lines)
+
+
+def _darknet_map(data: Path, cfg: Path, weights: Path, iou_thresh: float, conf_thresh: float, map_points: int,
+                 letterbox: bool, gpu: int) -> EvaluationResult:
+    from ._child import MAP_RESULT_PREFIX
+
+    args = {"data": str(data), "cfg": str(cfg), "weights": str(weights), "iou": iou_thresh, "thresh": conf_thresh,
+            "map_points": map_points, "letterbox": int(letterbox), "gpu": gpu}
+    proc = subprocess.run([sys.executable, "-m", "pydarknet._child", "map", json.dumps(args)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    output = proc.stdout.decode("utf-8", "replace")
+    events = TrainingLogParser()
+    maps = [e for e in events.feed(output) + events.close() if isinstance(e, MapEvent)]
+    finished = MAP_RESULT_PREFIX in output
+    if proc.returncode != 0 or not finished or not maps:
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        how = f"exited with status {proc.returncode}" if proc.returncode >= 0 else f"died (signal {-proc.returncode})"
+        raise DarknetError(f"darknet's mAP evaluation {how}", path=weights, darknet_message=tail)
+    m = maps[-1]
+    return EvaluationResult(map=m.map, iou_thresh=iou_thresh, conf_thresh=conf_thresh, map_points=map_points,
+                            per_class={c.name: c.ap for c in m.classes}, precision=m.precision, recall=m.recall,
+                            f1=m.f1, tp=m.tp, fp=m.fp, fn=m.fn, avg_iou=m.avg_iou, output=output)
+
+
+def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float = 0.5,
+                   conf_thresh: float = 0.25, map_points: int = 0, letterbox: Optional[bool] = None,
+                   device=None, progress: bool = False):
+    """The same figures computed in Python (pydarknet.metrics) from ``Detector`` outputs on the valid list."""
+    import numpy as np
+
+    from .boxes import yolo_to_xyxy
+    from .datasets.darknet_format import (label_path_for, parse_label_text, read_data_file, read_image_list,
+                                          resolve_data_path)
+    from .detector import Detector
+    from .images import read_image
+    from .metrics import evaluate_detections
+
+    data = Path(data)
+    options = read_data_file(data)
+    valid = resolve_data_path(options.get("valid", options.get("train", "")), data)
+    images = read_image_list(valid)
+    truths, found = [], []
+    with Detector(cfg, weights, names=resolve_data_path(options["names"], data), device=device,
+                  thresh=DARKNET_MAP_THRESH, nms=DARKNET_MAP_NMS, letterbox=letterbox) as det:
+        iterator = images
+        if progress:
+            from tqdm import tqdm
+            iterator = tqdm(images, unit="img", desc="cross-check", file=sys.stderr)
+        for path in iterator:
+            image = read_image(path)
+            h, w = image.shape[:2]
+            label_file = label_path_for(path)
+            labels = parse_label_text(label_file.read_text()) if label_file and label_file.exists() else None
+            if labels is None:
+                truths.append((np.zeros((0, 4)), np.zeros(0, np.int64)))
+            else:
+                truths.append((yolo_to_xyxy(labels.boxes, w, h), labels.class_ids))
+            found.append(det.detect(image))
+        num_classes = len(det.class_names)
+    return evaluate_detections(truths, found, num_classes, iou_thresh=iou_thresh, conf_thresh=conf_thresh,
+                               map_points=map_points)
+
+
+def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float = 0.5, conf_thresh: float = 0.25,
+             map_points: int = 0, letterbox: Optional[bool] = None, device=None, cross_check: bool = False,
+             progress: bool = False) -> EvaluationResult:
+    """Evaluate weights on the data file's valid list with darknet's ``validate_detector_map``.
+
+    ``map_points``: 0 = area under the precision/recall curve (darknet's default and what training reports),
+    11 = VOC2007, 101 = COCO-style.  ``conf_thresh`` is where precision, recall, F1 and average IoU are taken.
+    ``cross_check=True`` also computes everything in Python from ``Detector`` outputs (``result.python``) and
+    ``result.disagreement`` says how far apart the two mAPs are.
+    """
+    from . import _native
+    from .detector import _resolve_device
+    from .netfiles import check_weights_header
+    from .training import prepare_training
+
+    child_data, cfg_path, _backup, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True)
+    check_weights_header(weights)
+    if letterbox is None:
+        letterbox = bool(network.net.get_int("letter_box", 0))
+    gpu = _resolve_device(device)
+    _native.load()
+    result = _darknet_map(child_data, cfg_path.absolute(), Path(weights).absolute(), iou_thresh, conf_thresh,
+                          map_points, letterbox, gpu)
+    if cross_check:
+        result.python = python_metrics(data, cfg, weights, iou_thresh, conf_thresh, map_points, letterbox,
+                                       device=device, progress=progress)
+    return result

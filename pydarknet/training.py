@@ -1,0 +1,411 @@
+"""Training from Python: darknet's own ``train_detector`` in a child process, watched from here.
+
+>>> run = train("ds/obj.data", "logos.cfg", gpus=[0], map_every=1000)     # progress bar with loss, mAP, ETA
+>>> run.best_weights, run.history.tail()
+
+The child (``python -m pydarknet._child``) runs darknet's training loop unchanged; this process reads what it
+prints, turns it into events (iteration, loss, learning rate, mAP, saved weights), keeps a history (CSV and a
+loss/mAP chart in the backup folder), and survives whatever happens to the child.  Everything darknet would die
+on is checked here first and reported in Python terms.  Ctrl-C (or closing the event iterator) asks the child to
+save ``<backup>/<cfg>_interrupted.weights`` after the current iteration and stop; ``resume=True`` continues from
+the newest weights in the backup folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Union
+
+from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
+from .training_log import (ErrorEvent, Event, History, IterationEvent, MapEvent, SavedWeightsEvent,
+                           TrainingDoneEvent, TrainingLogParser)
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass
+class TrainingRun:
+    """What a training run left behind."""
+
+    data_file: Path
+    cfg_file: Path
+    backup_dir: Path
+    history: History = field(default_factory=History)
+    weights: Dict[str, Path] = field(default_factory=dict)   # kind (last, final, best, interrupted, N) -> file
+    returncode: Optional[int] = None
+    interrupted: bool = False
+    finished: bool = False
+    log_file: Optional[Path] = None
+    history_file: Optional[Path] = None
+    chart_file: Optional[Path] = None
+    elapsed_seconds: float = 0.0
+
+    @property
+    def iterations(self) -> int:
+        return self.history.rows[-1].iteration if self.history.rows else 0
+
+    @property
+    def best_weights(self) -> Optional[Path]:
+        """The weights with the best mAP if mAP was measured, else the final (or latest) ones."""
+        for kind in ("best", "final", "interrupted", "last"):
+            if kind in self.weights:
+                return self.weights[kind]
+        return self.last_weights
+
+    @property
+    def final_weights(self) -> Optional[Path]:
+        return self.weights.get("final")
+
+    @property
+    def last_weights(self) -> Optional[Path]:
+        """The most recently written weights file."""
+        existing = [p for p in self.weights.values() if p.exists()]
+        return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+
+    def __repr__(self) -> str:
+        state = "finished" if self.finished else "interrupted" if self.interrupted else f"exit {self.returncode}"
+        best = self.history.best_map
+        return (f"TrainingRun({self.cfg_file.name}, {self.iterations} iterations, {state}"
+                + (f", best mAP {best:.1%}" if best is not None else "") + f", best weights {self.best_weights})")
+
+
+# --- checks before darknet sees anything ------------------------------------------------------------------
+def _cfg_base(cfg: Path) -> str:
+    """darknet's basecfg(): the cfg's file name without its extension; weights are named after it."""
+    name = cfg.name
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _check_gpus(gpus: Optional[Sequence[int]]) -> List[int]:
+    from . import _native
+
+    if gpus is None:
+        return [0] if _native.build_info()["cuda"] and _native.cuda_devices() else []
+    gpus = [int(g) for g in gpus]
+    if not gpus:
+        return []
+    if not _native.build_info()["cuda"]:
+        raise CudaError(f"GPUs {gpus} were requested, but this pydarknet was built without CUDA "
+                        f"({_native.build_info()['notes']}); pass gpus=[] to train on the CPU")
+    visible = len(_native.cuda_devices())
+    bad = [g for g in gpus if g < 0 or g >= visible]
+    if bad:
+        raise CudaError(f"GPU {bad} requested, but {visible} GPU(s) are visible")
+    return gpus
+
+
+def prepare_training(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
+                     backup: Optional[PathLike] = None, need_valid: bool = False):
+    """Check everything darknet would die on (or silently get wrong) before training, and write the data file
+    the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg)."""
+    from .cfg import read_cfg, validate_cfg
+    from .datasets.check import check_dataset
+    from .datasets.darknet_format import read_data_file, resolve_data_path
+    from .netfiles import check_weights_header
+
+    data = Path(data)
+    cfg_path = Path(cfg)
+    if not data.is_file():
+        raise DatasetError("data file not found", path=data)
+    if not cfg_path.is_file():
+        raise ConfigError("network cfg not found", path=cfg_path)
+    options = read_data_file(data)
+    for key in ("classes", "train", "names"):
+        if key not in options:
+            raise DatasetError(f"has no {key}= line (darknet needs classes, train, names)", path=data)
+    try:
+        classes = int(options["classes"])
+    except ValueError:
+        raise DatasetError(f"classes={options['classes']!r} is not a number", path=data) from None
+
+    report = check_dataset(data, plot_file=False, verify_images=False, progress=False)
+    if need_valid and "valid" not in options:
+        raise DatasetError("has no valid= list, needed to measure mAP during training (map_every)", path=data)
+    if report.images.get("train", 0) == 0 and not report.errors:
+        raise DatasetError("the train list is empty: nothing to train on", path=resolve_data_path(options["train"], data))
+    if report.errors:
+        shown = "\n  ".join(str(p) for p in report.errors[:10])
+        more = f"\n  ... and {len(report.errors) - 10} more" if len(report.errors) > 10 else ""
+        raise DatasetError(f"is not ready for training ({len(report.errors)} problem(s)):\n  {shown}{more}", path=data)
+
+    network = read_cfg(cfg_path)
+    validate_cfg(network, classes=classes, training=True)
+
+    if pretrained is not None:
+        check_weights_header(pretrained)
+
+    backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(backup_dir, os.W_OK):
+        raise DatasetError("backup folder is not writable", path=backup_dir)
+    if any(c.isspace() for c in str(backup_dir.absolute())):
+        raise DatasetError("darknet removes whitespace from obj.data lines: use a backup folder without spaces",
+                           path=backup_dir)
+
+    resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
+                "train": str(resolve_data_path(options["train"], data)), "backup": str(backup_dir.absolute())}
+    if "valid" in options:
+        resolved["valid"] = str(resolve_data_path(options["valid"], data))
+    for key, value in resolved.items():
+        if any(c.isspace() for c in value):
+            raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads the "
+                               f"data file: move the dataset to a path without spaces", path=data)
+    child_data = backup_dir / f"{_cfg_base(cfg_path)}.data"
+    child_data.write_text("".join(f"{k}={v}\n" for k, v in resolved.items()))
+    return child_data, cfg_path, backup_dir, classes, network
+
+
+def _map_epochs(map_every: int, network, n_train: int) -> int:
+    """darknet measures mAP every `mAP_epochs` epochs (at least every 100 iterations): the epochs closest to
+    map_every iterations."""
+    batch = network.net.get_int("batch", 64) or 64
+    iterations_per_epoch = max(1.0, n_train / batch)
+    return max(1, round(map_every / iterations_per_epoch))
+
+
+# --- the child process and its events ----------------------------------------------------------------------
+class TrainingProcess:
+    """An iterator over the events of a training run in a child process; ``.run`` holds the result.
+
+    Closing it early (``close()``, leaving a ``with`` block, or Ctrl-C while iterating) asks the child to save
+    its weights and stop, and waits for it."""
+
+    def __init__(self, args: dict, run: TrainingRun, log_file: Path, start_iteration: int = 0):
+        self.run = run
+        self._parser = TrainingLogParser()
+        self._tail: Deque[str] = deque(maxlen=60)
+        self._errors: List[ErrorEvent] = []
+        self._log = open(log_file, "a", encoding="utf-8", errors="replace")
+        self._started = time.monotonic()
+        self._closed = False
+        popen_kwargs = {}
+        if os.name == "posix":
+            popen_kwargs["start_new_session"] = True   # Ctrl-C reaches us; we forward it once, cleanly
+        else:
+            popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._process = subprocess.Popen([sys.executable, "-m", "pydarknet._child", "train", json.dumps(args)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                         **popen_kwargs)
+        self.start_iteration = start_iteration
+
+    @property
+    def pid(self) -> int:
+        """The child process's id."""
+        return self._process.pid
+
+    def __enter__(self) -> "TrainingProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Event]:
+        try:
+            stream = self._process.stdout
+            while True:
+                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.readline()
+                if not chunk:
+                    break
+                text = chunk.decode("utf-8", "replace")
+                self._log.write(text)
+                for line in text.splitlines():
+                    if line.strip():
+                        self._tail.append(line)
+                for event in self._parser.feed(text):
+                    self._record(event)
+                    yield event
+            for event in self._parser.close():
+                self._record(event)
+                yield event
+        except KeyboardInterrupt:
+            self.run.interrupted = True
+            self.close()
+            raise
+        self._finish()
+
+    def _record(self, event: Event) -> None:
+        run = self.run
+        run.history.add(event)
+        if isinstance(event, SavedWeightsEvent):
+            path = Path(event.path)
+            kind = path.stem.rsplit("_", 1)[-1] if "_" in path.stem else event.kind
+            run.weights[kind] = path
+        elif isinstance(event, TrainingDoneEvent):
+            run.finished = True
+        elif isinstance(event, ErrorEvent):
+            self._errors.append(event)
+
+    def stop(self, timeout: float = 600.0) -> None:
+        """Ask the child to save its weights and stop after the current iteration; wait up to `timeout` s."""
+        if self._process.poll() is not None:
+            return
+        self.run.interrupted = True
+        try:
+            self._process.send_signal(signal.SIGINT if os.name == "posix" else signal.CTRL_BREAK_EVENT)
+        except (ProcessLookupError, OSError):
+            return
+        # keep draining its output meanwhile, so it cannot block on a full pipe
+        drain = threading.Thread(target=self._drain, daemon=True)
+        drain.start()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        drain.join(5)
+
+    def _drain(self) -> None:
+        stream = self._process.stdout
+        try:
+            for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.readline(), b""):
+                text = chunk.decode("utf-8", "replace")
+                self._log.write(text)
+                for event in self._parser.feed(text):
+                    self._record(event)
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.stop()
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.run.returncode = self._process.wait()
+        self.run.elapsed_seconds = time.monotonic() - self._started
+        interrupted_file = self.run.backup_dir / f"{_cfg_base(self.run.cfg_file)}_interrupted.weights"
+        if self.run.interrupted and interrupted_file.exists():
+            self.run.weights["interrupted"] = interrupted_file
+        self._log.close()
+        self._save_history()
+        code = self.run.returncode
+        if code != 0 or (not self.run.finished and not self.run.interrupted):
+            raise TrainingError(self._failure_message(code), path=self.run.cfg_file)
+
+    def _save_history(self) -> None:
+        run = self.run
+        base = _cfg_base(run.cfg_file)
+        if len(run.history):
+            run.history_file = run.history.to_csv(run.backup_dir / f"{base}_history.csv")
+            try:
+                run.chart_file = run.history.plot(run.backup_dir / f"{base}_chart.png", title=f"{base}")
+            except Exception:  # a chart is a nicety; never lose a training result over it
+                run.chart_file = None
+
+    def _failure_message(self, code: int) -> str:
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        elif code:
+            how = f"exited with status {code}"
+        else:
+            how = "stopped before finishing"
+        reason = ""
+        if self._errors:
+            e = self._errors[-1]
+            reason = f": {e.message}" + (f" ({e.path})" if e.path else "")
+        saved = ", ".join(f"{k}: {v}" for k, v in self.run.weights.items()) or "none"
+        tail = "\n".join(self._tail)
+        return (f"darknet's training process {how}{reason}\nweights saved so far: {saved}\n"
+                f"log: {self.run.log_file}\n--- last lines ---\n{tail}")
+
+
+def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
+               gpus: Optional[Sequence[int]] = None, map_every: Optional[int] = None, *, clear: bool = False,
+               resume: bool = False, backup: Optional[PathLike] = None, iou_thresh: float = 0.5) -> TrainingProcess:
+    """Start training and return the event iterator (see :func:`train` for the arguments)."""
+    child_data, cfg_path, backup_dir, classes, network = prepare_training(data, cfg, pretrained, backup,
+                                                                          need_valid=bool(map_every))
+    gpu_list = _check_gpus(gpus)
+    base = _cfg_base(cfg_path)
+    weights = Path(pretrained) if pretrained is not None else None
+    if resume:
+        candidates = [backup_dir / f"{base}_{kind}.weights" for kind in ("interrupted", "last")]
+        existing = [p for p in candidates if p.exists()]
+        if not existing:
+            raise WeightsError(f"nothing to resume from: neither {candidates[0].name} nor {candidates[1].name} "
+                               f"is in the backup folder", path=backup_dir)
+        weights = max(existing, key=lambda p: p.stat().st_mtime)
+        clear = False
+    from .datasets.darknet_format import read_image_list, read_data_file
+    n_train = len(read_image_list(read_data_file(child_data)["train"]))
+    args = {"data": str(child_data), "cfg": str(cfg_path.absolute()), "weights": str(weights) if weights else None,
+            "gpus": gpu_list, "clear": int(clear), "calc_map": int(bool(map_every)),
+            "map_epochs": _map_epochs(map_every, network, n_train) if map_every else 4, "iou": iou_thresh,
+            "backup": str(backup_dir.absolute())}
+    run = TrainingRun(data_file=Path(data), cfg_file=cfg_path, backup_dir=backup_dir,
+                      log_file=backup_dir / f"{base}_train.log")
+    if resume:
+        history_csv = backup_dir / f"{base}_history.csv"
+        if history_csv.exists():
+            run.history = History.from_csv(history_csv)
+    return TrainingProcess(args, run, run.log_file)
+
+
+def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
+          gpus: Optional[Sequence[int]] = None, map_every: Optional[int] = None, *, clear: bool = False,
+          resume: bool = False, backup: Optional[PathLike] = None, progress: bool = True,
+          callback: Optional[Callable[[Event], None]] = None, iou_thresh: float = 0.5) -> TrainingRun:
+    """Train a detector with darknet, in a child process, and return what it produced.
+
+    Args:
+        data: the dataset's obj.data (classes, train, valid, names, backup).
+        cfg: the network cfg (e.g. from :func:`pydarknet.make_cfg`); its classes must match the data's.
+        pretrained: starting weights (e.g. darknet's yolov4-tiny.conv.29), or None to start from scratch.
+        gpus: CUDA devices, e.g. [0] or [0, 1] (darknet's own multi-GPU); [] trains on the CPU; None: GPU 0
+            when available.
+        map_every: measure mAP@iou_thresh on the valid list about every this many iterations (darknet rounds
+            to whole epochs, at least 100 iterations, not before burn_in) and keep the best weights.
+        clear: restart the iteration count of `pretrained` weights from 0.
+        resume: continue from the newest ``<cfg>_interrupted``/``_last`` weights in the backup folder.
+        backup: where weights, the log, the history CSV and the chart go (default: the data file's backup=).
+        progress: a progress bar with loss, mAP and ETA (stderr).
+        callback: called with every event (IterationEvent, MapEvent, SavedWeightsEvent, ...).
+
+    Ctrl-C stops training cleanly: darknet saves ``<cfg>_interrupted.weights`` and the returned run has
+    ``interrupted=True``.  A crash of the child raises :class:`TrainingError` with darknet's last lines.
+    """
+    process = iter_train(data, cfg, pretrained, gpus, map_every, clear=clear, resume=resume, backup=backup,
+                         iou_thresh=iou_thresh)
+    from .cfg import read_cfg
+    max_batches = read_cfg(cfg).net.get_int("max_batches", 0) or None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=max_batches, initial=process.run.iterations, unit="it", desc="training", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        for event in process:
+            if callback is not None:
+                callback(event)
+            if bar is not None and isinstance(event, IterationEvent):
+                bar.update(max(0, event.iteration - bar.n))
+                postfix = {"loss": f"{event.loss:.3f}", "avg": f"{event.avg_loss:.3f}", "lr": f"{event.rate:.2g}"}
+                best = process.run.history.best_map
+                if best is not None:
+                    postfix["best mAP"] = f"{best:.1%}"
+                bar.set_postfix(postfix, refresh=False)
+            elif bar is not None and isinstance(event, MapEvent):
+                bar.write(f"iteration {event.iteration}: mAP@{event.iou_thresh:.2f} = {event.map:.2%}")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.write("interrupted: darknet saved its weights; resume with resume=True")
+    finally:
+        if bar is not None:
+            bar.close()
+    return process.run
