@@ -12,6 +12,7 @@
 #include "darknet.h"
 #include "network.h"
 #include "parser.h"
+#include "pdn_backend.h"
 #include "pdn_build_config.h"
 #include "pdn_postprocess.h"
 #include "pdn_preprocess.h"
@@ -499,6 +500,17 @@ PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const 
     d->last_ms[1] = t2 - t1;
     d->last_ms[2] = pdn_now_ms() - t2;
     return d->post.res_count;
+}
+
+/* For pdn_backend.c: detection from another engine's forward pass fills and reads these. */
+int pdn_detector_get_parts(pdn_detector *d, pdn_detector_parts *parts)
+{
+    if (!d) return -1;
+    parts->net = d->net;
+    parts->post = &d->post;
+    parts->last_ms = d->last_ms;
+    parts->letter_box = d->letter_box;
+    return 0;
 }
 
 PDN_EXPORT int pdn_detector_results(const pdn_detector *d, int32_t *image_index, int32_t *class_id,

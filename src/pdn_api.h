@@ -77,6 +77,21 @@ int pdn_preprocess(pdn_detector *detector, int n_images, const uint8_t **images,
                    const int *widths, const int64_t *row_strides, int letterbox, float *out);
 int pdn_forward_only(pdn_detector *detector, const float *input);
 
+/* A second inference engine (pydarknet/_opencv_backend.py): pdn_yolo_inputs lists the [yolo] layers whose inputs
+ * it must compute from pdn_preprocess's output (darknet layer index, channels, height, width; returns how many,
+ * -1 when a detection layer is not [yolo]); pdn_detect_outputs takes them (inputs[k]: n x c x h x w floats, or
+ * n x h x w x c with channels_last=1), runs darknet's [yolo] layers, decoding and our NMS, and returns the number
+ * of detections as pdn_detect does.  preprocess_ms and forward_ms are kept for pdn_detector_timings.  Both, and
+ * pdn_preprocess_serial (pdn_preprocess on the calling thread alone), leave OpenMP's workers asleep for the other
+ * engine's threads. */
+int pdn_preprocess_serial(pdn_detector *detector, int n_images, const uint8_t **images, const int *heights,
+                          const int *widths, const int64_t *row_strides, int letterbox, float *out);
+int pdn_yolo_inputs(pdn_detector *detector, int *layer_index, int *channels, int *heights, int *widths,
+                    int capacity);
+int pdn_detect_outputs(pdn_detector *detector, int n_images, const float **inputs, int channels_last,
+                       const int *heights, const int *widths, float thresh, float nms_thresh, int letterbox,
+                       double preprocess_ms, double forward_ms);
+
 /* Parse a cfg (darknet's random initialisation, seeded) and save its untrained weights: a starting point for
  * training from scratch and a stand-in model for speed-only benchmarks.  unit_variance=1 sets batch-norm rolling
  * variances to 1 (darknet's 0 makes an untrained network saturate when used for inference). */

@@ -1,0 +1,272 @@
+"""CPU detection speed: pydarknet's Detector against OpenCV DNN on the same cfg and weights (issue 6, CPU goal).
+
+Cases, interleaved round by round in one process on one image, batch 1, every engine on the same number of threads
+(--threads, default 2: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set before anything is imported, and
+cv2.setNumThreads):
+
+  OpenCV DNN, end to end       what a user writes: cv2.dnn.readNetFromDarknet, blobFromImage(1/255, WxH, swapRB),
+                               forward(getUnconnectedOutLayersNames()), numpy decoding, cv2.dnn.NMSBoxes per class
+  OpenCV DNN, forward only     setInput + forward of a prepared blob
+  Detector.detect [B]          pydarknet, one call per image, for each backend B (darknet, opencv)
+  darknet forward only         Detector.forward (darknet's network_predict_ptr) on a prepared input
+  library L: detect / forward  other builds of libpydarknet opened beside the installed one (--library NAME=PATH,
+                               e.g. a build whose gemm() is OpenBLAS's), for comparing builds in one run
+
+Correctness gate: on identical pixels (a PNG of OpenCV's decoding), each Detector path must give darknet's own C
+path's detections (libdarknet through darknet.py's functions: load_image, network_predict_image, get_network_boxes,
+do_nms_sort): the same boxes within IoU 0.98 and confidences within 0.01.  A speed figure that fails it is marked.
+The OpenCV DNN user path is checked too, for information (it resizes differently and keeps one class per box).
+
+    python bench/bench_cpu.py                                 # yolov3-tiny 416, dog.jpg, 2 threads
+    python bench/bench_cpu.py --library blas=build/blas/libpydarknet.so
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def parse_args():
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import DARKNET, MODELS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", type=Path, default=MODELS / "yolov3-tiny.cfg")
+    parser.add_argument("--weights", type=Path, default=MODELS / "yolov3-tiny.weights")
+    parser.add_argument("--names", type=Path, default=MODELS / "coco.names")
+    parser.add_argument("--image", type=Path, default=DARKNET / "data" / "dog.jpg")
+    parser.add_argument("--thresh", type=float, default=0.25)
+    parser.add_argument("--nms", type=float, default=0.45)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backends", default="darknet,opencv", help="Detector backends to time")
+    parser.add_argument("--library", action="append", default=[], metavar="NAME=PATH",
+                        help="another libpydarknet build to time beside the installed one (pdn_api.h beside it)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per case per round")
+    parser.add_argument("--name", default="cpu", help="output file stem under bench/out")
+    return parser.parse_args()
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:   # before numpy, cv2 and libpydarknet start their thread pools
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import interleaved, load_darknet_py, markdown_table, median_ms, save  # noqa: E402
+from bench_detect import gate, reference_detections  # noqa: E402
+
+import pydarknet  # noqa: E402
+from pydarknet import Detector, _native  # noqa: E402
+
+
+def opencv_user_path(cfg: Path, weights: Path, thresh: float, nms: float):
+    """OpenCV DNN as its tutorials write it (decoding vectorised with numpy, NMS per class); returns
+    (detect(image) -> [(class, confidence, xyxy)], forward(blob))."""
+    net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    out_names = net.getUnconnectedOutLayersNames()
+    width = height = None
+    for line in cfg.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "width" and width is None:
+            width = int(value)
+        if key.strip() == "height" and height is None:
+            height = int(value)
+
+    def forward(blob):
+        net.setInput(blob)
+        return net.forward(out_names)
+
+    def detect(image):
+        h, w = image.shape[:2]
+        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (width, height), swapRB=True, crop=False)
+        rows = np.concatenate([o.reshape(-1, o.shape[-1]) for o in forward(blob)])
+        scores = rows[:, 5:]
+        class_ids = scores.argmax(axis=1)
+        conf = scores[np.arange(len(rows)), class_ids]
+        keep = conf > thresh
+        rows, class_ids, conf = rows[keep], class_ids[keep], conf[keep]
+        boxes = np.stack([(rows[:, 0] - rows[:, 2] / 2) * w, (rows[:, 1] - rows[:, 3] / 2) * h,
+                          rows[:, 2] * w, rows[:, 3] * h], axis=1)
+        found = []
+        for k in np.unique(class_ids):
+            idx = np.flatnonzero(class_ids == k)
+            for j in np.asarray(cv2.dnn.NMSBoxes(boxes[idx].tolist(), conf[idx].tolist(), thresh, nms)).ravel():
+                x, y, bw, bh = boxes[idx[j]]
+                found.append((int(k), float(conf[idx[j]]), (x, y, x + bw, y + bh)))
+        return found
+
+    return detect, forward, (width, height)
+
+
+class _Found:
+    """A detection as bench_detect.gate() reads it."""
+
+    def __init__(self, class_id, confidence, xyxy):
+        self.class_id, self.confidence, self.xyxy = class_id, confidence, xyxy
+
+
+class OtherLibrary:
+    """Another build of libpydarknet, loaded with local symbols beside the installed one, driven through the flat C
+    API: CPU detector, batch 1."""
+
+    def __init__(self, path: Path, cfg: Path, weights: Path):
+        from cffi import FFI
+
+        self.ffi = ffi = FFI()
+        ffi.cdef(_native._cdef(path.parent / _native.HEADER_NAME))
+        self.lib = lib = ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_LOCAL)
+        self.handle = lib.pdn_detector_open(str(cfg).encode(), str(weights).encode(), 1, -1, 0)
+        if self.handle == ffi.NULL:
+            raise SystemExit(f"{path}: {ffi.string(lib.pdn_last_error()).decode()}")
+        info = ffi.new("pdn_network_info *")
+        lib.pdn_detector_info(self.handle, info)
+        self.size = (info.width, info.height)
+        self.input = None
+
+    def _args(self, image):
+        ffi = self.ffi
+        return (ffi.new("const uint8_t *[]", [ffi.from_buffer("uint8_t[]", image)]),
+                ffi.new("int[]", [image.shape[0]]), ffi.new("int[]", [image.shape[1]]),
+                ffi.new("int64_t[]", [image.strides[0]]))
+
+    def detect(self, image, thresh, nms):
+        ffi, lib = self.ffi, self.lib
+        count = lib.pdn_detect(self.handle, 1, *self._args(image), thresh, nms, -1)
+        if count < 0:
+            raise RuntimeError(ffi.string(lib.pdn_last_error()).decode())
+        ii, cc = np.empty(count, np.int32), np.empty(count, np.int32)
+        conf, xyxy = np.empty(count, np.float32), np.empty((count, 4), np.float32)
+        if count:
+            lib.pdn_detector_results(self.handle, ffi.from_buffer("int32_t[]", ii), ffi.from_buffer("int32_t[]", cc),
+                                     ffi.from_buffer("float[]", conf), ffi.from_buffer("float[]", xyxy), count)
+        return [_Found(int(cc[i]), float(conf[i]), tuple(float(v) for v in xyxy[i])) for i in range(count)]
+
+    def forward(self, image):
+        ffi, lib = self.ffi, self.lib
+        if self.input is None:
+            self.input = np.empty((1, 3, self.size[1], self.size[0]), np.float32)
+            lib.pdn_preprocess(self.handle, 1, *self._args(image), -1, ffi.from_buffer("float[]", self.input))
+        if lib.pdn_forward_only(self.handle, ffi.from_buffer("float[]", self.input)) < 0:
+            raise RuntimeError(ffi.string(lib.pdn_last_error()).decode())
+
+
+def main() -> int:
+    args = ARGS
+    if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromDarknet"):
+        print(f"OpenCV {cv2.__version__} has no cv2.dnn.readNetFromDarknet (OpenCV 5.x removed the darknet importer): "
+              f"the OpenCV DNN baseline cannot run. Install OpenCV 4.x: pip install 'opencv-python>=4.5,<5' "
+              f"(or pip install '.[bench]').", file=sys.stderr)
+        return 2
+    cv2.setNumThreads(args.threads)
+    threads_note = (f"threads: {args.threads} for every engine (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} for "
+                    f"darknet's OpenMP, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
+                    f"cv2.setNumThreads({args.threads}) -> cv2.getNumThreads() = {cv2.getNumThreads()})")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_cpu_"))
+    image = cv2.imread(str(args.image))
+    if image is None:
+        raise SystemExit(f"cannot read {args.image}")
+    png = workdir / "image.png"        # identical pixels for darknet's own loader (stb) and ours
+    cv2.imwrite(str(png), image)
+    h, w = image.shape[:2]
+
+    dn = load_darknet_py(_native.library_path().parent / "libdarknet.so", local=True)
+    data = workdir / "ref.data"
+    n_classes = sum(1 for line in args.names.read_text().splitlines() if line.strip())
+    data.write_text(f"classes={n_classes}\nnames={args.names}\n")
+    ref_net, _names, _colors = dn.load_network(str(args.cfg), str(data), str(args.weights), batch_size=1)
+    reference = reference_detections(dn, ref_net, png, n_classes, args.thresh, args.nms)
+
+    ocv_detect, ocv_forward, (nw, nh) = opencv_user_path(args.cfg, args.weights, args.thresh, args.nms)
+    blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (nw, nh), swapRB=True, crop=False)
+    ocv_found = [_Found(*d) for d in ocv_detect(image)]
+    gates = {"OpenCV DNN, end to end": gate(reference, ocv_found, w, h) + " (information only)"}
+
+    cases = {"OpenCV DNN, end to end": lambda: ocv_detect(image),
+             "OpenCV DNN, forward only": lambda: ocv_forward(blob)}
+    detectors = {}
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        det = Detector(args.cfg, args.weights, names=args.names, device="cpu", thresh=args.thresh, nms=args.nms,
+                       backend=backend)
+        detectors[backend] = det
+        case = f"Detector.detect [{backend}]"
+        gates[case] = gate(reference, det.detect(image), w, h)
+        cases[case] = (lambda d=det: d.detect(image))
+    first = next(iter(detectors.values()))
+    x = first.preprocess([image])
+    cases["darknet forward only (network_predict_ptr)"] = lambda: first.forward(x)
+    auto = Detector(args.cfg, args.weights, names=args.names, device="cpu", thresh=args.thresh, nms=args.nms)
+    auto_case = f"Detector.detect [{auto.backend}]"
+    auto.close()
+
+    for spec in args.library:
+        name, _, path = spec.partition("=")
+        other = OtherLibrary(Path(path).resolve(), args.cfg, args.weights)
+        gates[f"library {name}: detect"] = gate(reference, other.detect(image, args.thresh, args.nms), w, h)
+        cases[f"library {name}: detect"] = (lambda o=other: o.detect(image, args.thresh, args.nms))
+        cases[f"library {name}: forward only"] = (lambda o=other: o.forward(image))
+
+    load_before = os.getloadavg()
+    samples = interleaved(cases, rounds=args.rounds, seconds_per_round=args.seconds)
+    load_after = os.getloadavg()
+
+    breakdown = []
+    for backend, det in detectors.items():
+        phases = np.zeros(3)
+        for _ in range(20):
+            det.detect(image)
+            t = det.timings
+            phases += [t["preprocess_ms"], t["forward_ms"], t["postprocess_ms"]]
+        phases /= 20
+        breakdown.append(f"Detector [{backend}] phases (mean of 20): preprocess {phases[0]:.2f} ms, forward "
+                         f"{phases[1]:.2f} ms, decode+NMS {phases[2]:.2f} ms")
+
+    fps = {case: 1000.0 / median_ms(v) for case, v in samples.items()}
+    ocv = fps["OpenCV DNN, end to end"]
+    ocv_fwd = fps["OpenCV DNN, forward only"]
+    rows = []
+    for case, v in samples.items():
+        rows.append([case, median_ms(v), fps[case], fps[case] / ocv, len(v), gates.get(case, "-")])
+    table = markdown_table(["case", "median ms", "images/s", "/ OpenCV DNN end to end", "calls",
+                            "correctness gate (vs darknet's C path)"], rows)
+    lines = [f"model: {args.cfg.name} input {nw}x{nh}, thresh {args.thresh}, nms {args.nms}, image {args.image.name} "
+             f"({w}x{h}), {len(reference)} reference detections; pydarknet {pydarknet.__version__}, "
+             f"library {_native.library_path()}, OpenCV {cv2.__version__}",
+             threads_note,
+             f"load average (1 min) before/after the timed rounds: {load_before[0]:.2f} / {load_after[0]:.2f}"]
+    for backend in detectors:
+        case = f"Detector.detect [{backend}]"
+        valid = gates[case].startswith("pass")
+        lines.append(f"RATIO {case} / OpenCV DNN end to end = {fps[case] / ocv:.2f}"
+                     f"{'' if valid else ' (INVALID: correctness gate failed)'}")
+    lines.append(f"RATIO darknet forward only / OpenCV DNN forward only = "
+                 f"{fps['darknet forward only (network_predict_ptr)'] / ocv_fwd:.2f}")
+    for spec in args.library:
+        name = spec.partition("=")[0]
+        lines.append(f"RATIO library {name}: detect / OpenCV DNN end to end = {fps[f'library {name}: detect'] / ocv:.2f}; "
+                     f"forward only / OpenCV DNN forward only = {fps[f'library {name}: forward only'] / ocv_fwd:.2f}")
+    if auto_case in fps:
+        lines.append(f"GOAL Detector (default backend here: {auto_case}) / OpenCV DNN end to end = "
+                     f"{fps[auto_case] / ocv:.2f} (goal >= 1.0)")
+    summary = "\n" + "\n".join(lines + breakdown) + "\n"
+    save(args.name, f"CPU detection speed ({args.cfg.name}, batch 1, {args.threads} threads)", table + summary,
+         {"fps": fps, "samples_ms": samples, "gates": gates, "threads": args.threads,
+          "loadavg": [load_before, load_after]},
+         chart={k: fps[k] for k in samples}, chart_label="images per second")
+    for det in detectors.values():
+        det.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
