@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,9 @@ from .training_log import (ErrorEvent, Event, History, IterationEvent, MapEvent,
                            TrainingDoneEvent, TrainingLogParser)
 
 PathLike = Union[str, os.PathLike]
+
+# printed by src/pdn_train.c when a stop request made darknet save its weights mid-run
+_STOPPED = re.compile(r"pydarknet: stopped after iteration (\d+), weights saved to (.+?)\s*$", re.M)
 
 
 @dataclass
@@ -47,10 +51,13 @@ class TrainingRun:
     history_file: Optional[Path] = None
     chart_file: Optional[Path] = None
     elapsed_seconds: float = 0.0
+    stopped_at: Optional[int] = None      # iteration the interrupted weights hold, when stopped early
 
     @property
     def iterations(self) -> int:
-        return self.history.rows[-1].iteration if self.history.rows else 0
+        """Iterations the newest weights have been trained for."""
+        last = self.history.rows[-1].iteration if self.history.rows else 0
+        return max(last, self.stopped_at or 0)
 
     @property
     def best_weights(self) -> Optional[Path]:
@@ -182,6 +189,7 @@ class TrainingProcess:
         self.run = run
         self._parser = TrainingLogParser()
         self._tail: Deque[str] = deque(maxlen=60)
+        self._partial = ""
         self._errors: List[ErrorEvent] = []
         self._log = open(log_file, "a", encoding="utf-8", errors="replace")
         self._started = time.monotonic()
@@ -215,11 +223,7 @@ class TrainingProcess:
                 chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.readline()
                 if not chunk:
                     break
-                text = chunk.decode("utf-8", "replace")
-                self._log.write(text)
-                for line in text.splitlines():
-                    if line.strip():
-                        self._tail.append(line)
+                text = self._take(chunk)
                 for event in self._parser.feed(text):
                     self._record(event)
                     yield event
@@ -231,6 +235,21 @@ class TrainingProcess:
             self.close()
             raise
         self._finish()
+
+    def _take(self, chunk: bytes) -> str:
+        """Log a chunk of the child's output, keep its last lines, notice a stop report."""
+        text = chunk.decode("utf-8", "replace")
+        self._log.write(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()          # an unfinished line waits for the next chunk
+        for line in lines:
+            if line.strip():
+                self._tail.append(line)
+            match = _STOPPED.search(line)
+            if match:
+                self.run.stopped_at = int(match.group(1))
+                self.run.weights["interrupted"] = Path(match.group(2))
+        return text
 
     def _record(self, event: Event) -> None:
         run = self.run
@@ -267,9 +286,7 @@ class TrainingProcess:
         stream = self._process.stdout
         try:
             for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.readline(), b""):
-                text = chunk.decode("utf-8", "replace")
-                self._log.write(text)
-                for event in self._parser.feed(text):
+                for event in self._parser.feed(self._take(chunk)):
                     self._record(event)
         except (OSError, ValueError):
             pass

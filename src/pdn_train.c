@@ -39,9 +39,12 @@ static void request_stop(int sig)
 
 static void save_and_exit(network net)
 {
+    /* this iteration's progress line is never printed (darknet prints it after train_network returns), so say
+     * which iteration the saved weights hold: pydarknet.training reads this line */
     printf("\n Stop requested: saving %s\n", interrupted_weights);
     save_weights(net, interrupted_weights);
-    printf(" Saved interrupted weights to %s\n", interrupted_weights);
+    printf("\npydarknet: stopped after iteration %lld, weights saved to %s\n",
+           (long long)get_current_iteration(net), interrupted_weights);
     fflush(stdout);
     exit(0);
 }

@@ -1,0 +1,178 @@
+"""Training and evaluation through darknet in a child process: real darknet, real (synthetic) images.
+
+The end-to-end test trains a small network from scratch on the CPU and requires a mAP@0.5 on held-out images that
+only learning produces; the failure tests crash, stop and resume real training runs.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pydarknet import ConfigError, DatasetError, TrainingError, evaluate, make_cfg, train
+from pydarknet.anchors import calc_anchors
+from pydarknet.synthetic import BrandSet, generate_dataset
+from pydarknet.training import iter_train
+from pydarknet.training_log import IterationEvent
+
+SIZE = 128
+
+
+def tiny_cfg(path, classes=2, max_batches=40, learning_rate=0.005):
+    """yolov3-tiny at a quarter of its width and 128x128: small enough to train on 2 CPU cores in minutes.
+
+    (yolov4-tiny does not learn on darknet's CPU path in this many iterations - see docs/training.md - and
+    random=1 input resizing has crashed darknet's CPU training, so it is off.)"""
+    cfg = make_cfg("yolov3-tiny", classes=classes, size=SIZE, batch=16, subdivisions=1, max_batches=max_batches,
+                   burn_in=20, learning_rate=learning_rate, width_multiplier=0.25)
+    for head in cfg.heads():
+        head.section.set("random", 0)
+    cfg.save(path)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    return generate_dataset(root / "ds", n_images=240, brands=BrandSet(n=2, seed=3), image_size=(SIZE, SIZE),
+                            seed=1, split=(0.75, 0.25), difficulty="easy")
+
+
+@pytest.mark.slow
+def test_training_from_scratch_learns(dataset, tmp_path):
+    """Train 400 iterations on the CPU; mAP@0.5 on the held-out quarter must reach 35%.
+
+    Why 35%: the same network with its initial (untrained) weights scores under 5% (measured below, in this
+    test), and broken training (no weight updates, NaN loss, shuffled labels) stays there. A run of this set-up
+    on 2 loaded cores reached 77% in 154 s; 35% leaves room for darknet's time-seeded data order without letting
+    a failure through.
+    """
+    cfg = tmp_path / "tiny.cfg"
+    tiny_cfg(cfg, max_batches=400)
+    calc_anchors(dataset.data_file, n=6, out_cfg=cfg)
+    events = []
+    run = train(dataset.data_file, cfg, gpus=[], progress=False, callback=events.append, backup=tmp_path / "backup")
+    assert run.finished and run.returncode == 0
+    assert run.iterations == 400 and run.final_weights.exists()
+    assert run.history_file.exists() and run.chart_file.exists()
+    assert sum(isinstance(e, IterationEvent) for e in events) >= 390
+    first, last = run.history.rows[0], run.history.rows[-1]
+    assert last.avg_loss < first.avg_loss / 2, (first, last)
+
+    trained = evaluate(dataset.data_file, cfg, run.final_weights, cross_check=True)
+    untrained_weights = tmp_path / "untrained.weights"
+    from pydarknet import _native
+    _ffi, lib = _native.load()
+    assert lib.pdn_write_initial_weights(str(cfg).encode(), str(untrained_weights).encode(), 7, 1) == 0
+    untrained = evaluate(dataset.data_file, cfg, untrained_weights)
+    assert untrained.map < 0.05
+    assert trained.map >= 0.35, trained.summary()
+    # darknet's validate_detector_map and the independent Python computation agree within 1 point
+    assert trained.disagreement < 1.0, trained.summary()
+    assert set(trained.per_class) == set(dataset.classes)
+
+
+def test_cfg_classes_must_match_the_data(dataset, tmp_path):
+    cfg = tmp_path / "three.cfg"
+    tiny_cfg(cfg, classes=3)
+    with pytest.raises(ConfigError, match="3.cfg|three.cfg"):
+        train(dataset.data_file, cfg, gpus=[], progress=False, backup=tmp_path / "b")
+
+
+def test_missing_image_list(dataset, tmp_path):
+    data = tmp_path / "obj.data"
+    data.write_text(f"classes=2\ntrain={tmp_path / 'nope.txt'}\nnames={dataset.names_file}\nbackup={tmp_path}\n")
+    cfg = tmp_path / "tiny.cfg"
+    tiny_cfg(cfg)
+    with pytest.raises(DatasetError, match="nope.txt"):
+        train(data, cfg, gpus=[], progress=False)
+
+
+def test_empty_image_list(dataset, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    data = tmp_path / "obj.data"
+    data.write_text(f"classes=2\ntrain={empty}\nnames={dataset.names_file}\nbackup={tmp_path}\n")
+    cfg = tmp_path / "tiny.cfg"
+    tiny_cfg(cfg)
+    with pytest.raises(DatasetError, match="empty"):
+        train(data, cfg, gpus=[], progress=False)
+
+
+def test_label_with_class_id_out_of_range(dataset, tmp_path):
+    image = tmp_path / "img.jpg"
+    image.write_bytes(open(open(dataset.train_list).readline().strip(), "rb").read())
+    (tmp_path / "img.txt").write_text("5 0.5 0.5 0.2 0.2\n")
+    listing = tmp_path / "train.txt"
+    listing.write_text(f"{image}\n")
+    data = tmp_path / "obj.data"
+    data.write_text(f"classes=2\ntrain={listing}\nnames={dataset.names_file}\nbackup={tmp_path}\n")
+    cfg = tmp_path / "tiny.cfg"
+    tiny_cfg(cfg)
+    with pytest.raises(DatasetError, match="img.txt"):
+        train(data, cfg, gpus=[], progress=False)
+
+
+def test_child_that_crashes_mid_training(dataset, tmp_path):
+    """A segfault in the child (as darknet's CPU training can hit) is a TrainingError here, not a dead caller."""
+    cfg = tmp_path / "crash.cfg"
+    tiny_cfg(cfg, max_batches=200)
+    process = iter_train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup")
+    with pytest.raises(TrainingError) as info:
+        for event in process:
+            if isinstance(event, IterationEvent) and event.iteration == 3:
+                os.kill(process.pid, signal.SIGSEGV)
+    message = str(info.value)
+    assert "SIGSEGV" in message and "crash.cfg" in message
+    assert process.run.returncode == -signal.SIGSEGV
+    assert process.run.log_file.exists()
+
+
+def test_interrupted_run_resumes_where_it_stopped(dataset, tmp_path):
+    cfg = tmp_path / "resume.cfg"
+    tiny_cfg(cfg, max_batches=40)
+    backup = tmp_path / "backup"
+    process = iter_train(dataset.data_file, cfg, gpus=[], backup=backup)
+    for event in process:
+        if isinstance(event, IterationEvent) and event.iteration >= 12:
+            process.close()     # what Ctrl-C does: SIGINT, darknet saves after this iteration and exits
+            break
+    first = process.run
+    assert first.interrupted and not first.finished and first.returncode == 0
+    saved = first.weights["interrupted"]
+    assert saved == backup / "resume_interrupted.weights" and saved.exists()
+    stopped_at = first.stopped_at       # darknet finishes the iteration in progress (or a few, the pipe lags)
+    assert 12 <= stopped_at < 40 and first.iterations == stopped_at
+
+    seen = []
+    second = train(dataset.data_file, cfg, gpus=[], resume=True, backup=backup, progress=False,
+                   callback=lambda e: isinstance(e, IterationEvent) and seen.append(e.iteration))
+    assert second.finished and second.iterations == 40
+    assert seen[0] == stopped_at + 1, "the resumed run must continue the iteration count"
+    iterations = [row.iteration for row in second.history]
+    assert iterations[-1] == 40 and iterations[:12] == list(range(1, 13)), "history continues across the stop"
+
+
+def test_resume_with_nothing_to_resume(dataset, tmp_path):
+    cfg = tmp_path / "fresh.cfg"
+    tiny_cfg(cfg)
+    from pydarknet import WeightsError
+    with pytest.raises(WeightsError, match="nothing to resume"):
+        train(dataset.data_file, cfg, gpus=[], resume=True, backup=tmp_path / "empty_backup", progress=False)
+
+
+def test_command_line_cfg_and_anchors(dataset, tmp_path):
+    cfg = tmp_path / "cli.cfg"
+    run = lambda *args: subprocess.run([sys.executable, "-m", "pydarknet", *args], capture_output=True, text=True,
+                                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    made = run("cfg", "yolov4-tiny", "--classes", "2", "--size", "128", "--max-batches", "100", "--out", str(cfg))
+    assert made.returncode == 0, made.stderr
+    assert "filters=21" in cfg.read_text()
+    anchors = run("anchors", str(dataset.data_file), "-n", "6", "--cfg", str(cfg))
+    assert anchors.returncode == 0, anchors.stderr
+    assert "mean IoU" in anchors.stdout
+    bad = run("train", str(dataset.data_file), "--cfg", str(tmp_path / "missing.cfg"), "--gpus", "")
+    assert bad.returncode == 1 and "missing.cfg" in bad.stderr and "Traceback" not in bad.stderr
