@@ -118,3 +118,13 @@ def test_relative_paths_are_flagged(tmp_path):
     relative = [p.message for p in report.problems if "is relative" in p.message]
     assert len(relative) == 3 and report.ok  # a warning: it works when darknet starts in this folder
     assert report.images["train"] == 1
+
+
+def test_label_path_follows_darknets_replace_image_to_label():
+    """utils.c: folder rewrites replace the first occurrence only; extensions only at the very end."""
+    from pydarknet.datasets.darknet_format import label_path_for
+
+    assert str(label_path_for("/d/JPEGImages/a/JPEGImages/x.jpg")) == "/d/labels/a/JPEGImages/x.txt"
+    assert str(label_path_for("/d/img.jpg.d/x.png")) == "/d/img.jpg.d/x.txt"
+    assert label_path_for("/d/x.gif") is None
+    assert str(label_path_for("/d/images/train2017/x.JPEG")) == "/d/labels/train2017/x.txt"

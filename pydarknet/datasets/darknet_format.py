@@ -51,7 +51,7 @@ def label_path_for(image_path: PathLike) -> Optional[Path]:
     """The label file darknet opens for ``image_path``, or None where darknet cannot infer one."""
     text = os.fspath(image_path).strip(" \t")
     for old, new in _LABEL_FOLDER_REWRITES:
-        text = text.replace(old, new)
+        text = text.replace(old, new, 1)   # darknet's find_replace: the first occurrence only
     for extension in _LABEL_EXTENSIONS:
         if text.endswith(extension):
             return Path(text[: -len(extension)] + ".txt")
