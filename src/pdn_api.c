@@ -17,6 +17,8 @@
 #include "pdn_postprocess.h"
 #include "pdn_preprocess.h"
 #ifdef GPU
+#include "activations.h"
+#include "blas.h"
 #include "dark_cuda.h"
 #include "pdn_preprocess_gpu.h"
 #endif
@@ -254,6 +256,14 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating detection buffers");
         goto fail;
     }
+#ifdef GPU
+    if (d->gpu < 0 && d->post.yolo_layers != d->post.detection_layers) {
+        /* their CPU forward skips its activations in CUDA builds (#ifndef GPU); we only redo [yolo]'s */
+        pdn_set_error(PDN_ERR_CONFIG, "%s: [Gaussian_yolo] and [region] networks run on the CPU only in CPU builds of "
+                      "pydarknet; use a GPU (device=0)", cfg_path);
+        goto fail;
+    }
+#endif
     if (d->post.yolo_layers != d->post.detection_layers && d->net->batch > 1) {
         pdn_set_error(PDN_ERR_CONFIG,
                       "%s: networks with [Gaussian_yolo] or [region] layers can only detect with batch_size=1",
@@ -386,6 +396,32 @@ static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *he
     return rc;
 }
 
+#ifdef GPU
+/* darknet's forward_yolo_layer() applies the [yolo] output activations only in CPU builds (#ifndef GPU): in a CUDA
+ * build forward_yolo_layer_gpu() does it, so a network run on the CPU would come back raw.  Apply them here exactly
+ * as the CPU build's forward_yolo_layer() does. */
+static void activate_yolo_outputs_on_cpu(network *net)
+{
+    int i, b, n;
+    for (i = 0; i < net->n; ++i) {
+        const layer l = net->layers[i];
+        const int plane = l.w * l.h;
+        if (l.type != YOLO) continue;
+        for (b = 0; b < l.batch; ++b) {
+            for (n = 0; n < l.n; ++n) {
+                /* yolo_layer.c's entry_index(l, b, n*w*h, entry) */
+                float *box = l.output + b * l.outputs + n * plane * (4 + l.classes + 1);
+                if (!l.new_coords) {
+                    activate_array(box, 2 * plane, LOGISTIC);
+                    activate_array(box + 4 * plane, (1 + l.classes) * plane, LOGISTIC);
+                }
+                scal_add_cpu(2 * plane, l.scale_x_y, -0.5f * (l.scale_x_y - 1), box, 1);
+            }
+        }
+    }
+}
+#endif
+
 /* GPU detectors: upload the uint8 frames and resize them on the GPU, into the network's input (darknet's stream). */
 static int prepare_on_gpu(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
                           const int64_t *strides, int letterbox)
@@ -446,6 +482,9 @@ static int forward(pdn_detector *d, int input_on_device)
 #endif
     state.input = d->input;
     forward_network(*d->net, state);
+#ifdef GPU
+    activate_yolo_outputs_on_cpu(d->net);
+#endif
     pdn_guard_leave(&g);
     return 0;
 }
