@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MODELS, darknet_py_detector, load_darknet_py, markdown_table, save  # noqa: E402
+from _common import DARKNET, MODELS, darknet_py_detector, load_darknet_py, markdown_table, save  # noqa: E402
 
 import pydarknet  # noqa: E402
 from pydarknet import Detector  # noqa: E402
@@ -37,8 +37,7 @@ from pydarknet.video.writers import choose_fourcc  # noqa: E402
 def make_clip(path: Path, size, fps: int, seconds: float) -> int:
     """A 1080p clip with moving content (darknet's sample photos panning), so the codec has real work."""
     w, h = size
-    photos = [cv2.imread(str(p)) for p in sorted((Path(pydarknet.__file__).parent.parent / "darknet" / "data")
-                                                  .glob("*.jpg"))]
+    photos = [cv2.imread(str(p)) for p in sorted((DARKNET / "data").glob("*.jpg"))]
     photos = [cv2.resize(p, (w, h)) for p in photos if p is not None]
     fourcc = choose_fourcc(path.suffix)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
