@@ -29,6 +29,7 @@ from _common import (DARKNET, MODELS, darknet_py_detector, interleaved, load_dar
 import pydarknet  # noqa: E402
 from pydarknet import Detector  # noqa: E402
 from pydarknet._native import library_path  # noqa: E402
+from pydarknet.metrics import pairwise_iou  # noqa: E402
 
 
 def reference_detections(dn, network, image_path: Path, n_classes: int, thresh: float, nms: float = 0.45):
@@ -51,12 +52,8 @@ def reference_detections(dn, network, image_path: Path, n_classes: int, thresh: 
     return rows
 
 
-def iou(a, b):
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def iou(a, b) -> float:
+    return float(pairwise_iou(a, b)[0, 0])
 
 
 def gate(reference, ours, width, height) -> str:

@@ -375,8 +375,11 @@ static int check_images(const pdn_detector *d, int n, const uint8_t **images, co
     return 0;
 }
 
+/* Resize (or letterbox) the frames into the network input: into `cpu_out` on the host, or, for a GPU detector
+ * given cpu_out == NULL, uploaded as uint8 and resized on the GPU straight into the network's input buffer on
+ * darknet's stream (a third of the bytes over PCIe, no CPU time). */
 static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
-                   const int64_t *strides, int letterbox, float *out)
+                   const int64_t *strides, int letterbox, float *cpu_out)
 {
     pdn_image_view *v = (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
     int i, rc;
@@ -390,7 +393,18 @@ static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *he
         v[i].height = heights[i];
         v[i].row_stride = strides[i];
     }
-    rc = pdn_prepare_batch(v, n, d->net->w, d->net->h, letterbox, out);
+#ifdef GPU
+    if (!cpu_out) {
+        const char *cuda_error = NULL;
+        if (cuda_get_device() != d->gpu) cudaSetDevice(d->gpu);
+        rc = pdn_gpu_prepare_batch(d->stage, v, n, d->net->w, d->net->h, letterbox, d->net->input_state_gpu,
+                                   get_cuda_stream(), &cuda_error);
+        free(v);
+        if (rc) pdn_set_error(PDN_ERR_CUDA, "preparing the frames on the GPU failed: %s", cuda_error);
+        return rc;
+    }
+#endif
+    rc = pdn_prepare_batch(v, n, d->net->w, d->net->h, letterbox, cpu_out);
     free(v);
     if (rc) pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
     return rc;
@@ -421,36 +435,6 @@ static void activate_yolo_outputs_on_cpu(network *net)
     }
 }
 #endif
-
-/* GPU detectors: upload the uint8 frames and resize them on the GPU, into the network's input (darknet's stream). */
-static int prepare_on_gpu(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
-                          const int64_t *strides, int letterbox)
-{
-#ifdef GPU
-    pdn_image_view *v = (pdn_image_view *)malloc(sizeof(pdn_image_view) * (size_t)n);
-    const char *cuda_error = NULL;
-    int i, rc;
-    if (!v) {
-        pdn_set_error(PDN_ERR_MEMORY, "out of memory while preparing images");
-        return -1;
-    }
-    for (i = 0; i < n; ++i) {
-        v[i].pixels = images[i];
-        v[i].width = widths[i];
-        v[i].height = heights[i];
-        v[i].row_stride = strides[i];
-    }
-    if (cuda_get_device() != d->gpu) cudaSetDevice(d->gpu);
-    rc = pdn_gpu_prepare_batch(d->stage, v, n, d->net->w, d->net->h, letterbox, d->net->input_state_gpu,
-                               get_cuda_stream(), &cuda_error);
-    free(v);
-    if (rc) pdn_set_error(PDN_ERR_CUDA, "preparing the frames on the GPU failed: %s", cuda_error);
-    return rc;
-#else
-    pdn_set_error(PDN_ERR_INTERNAL, "no GPU path in this build");
-    return -1;
-#endif
-}
 
 /* One forward pass over the prepared input: darknet's network_predict without its global-state detours (it
  * consults the global gpu_index, which another detector on another device may have changed). */
@@ -520,11 +504,7 @@ PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const 
     }
     if (letterbox < 0) letterbox = d->letter_box;
     t0 = pdn_now_ms();
-    if (d->stage) {
-        if (prepare_on_gpu(d, n, images, heights, widths, strides, letterbox)) return -1;
-    } else if (prepare(d, n, images, heights, widths, strides, letterbox, d->input)) {
-        return -1;
-    }
+    if (prepare(d, n, images, heights, widths, strides, letterbox, d->stage ? NULL : d->input)) return -1;
     t1 = pdn_now_ms();
     if (quiet_first_forward(d, d->stage != NULL)) return -1;
     t2 = pdn_now_ms();

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pydarknet.metrics import pairwise_iou
+
 IMAGES = ["dog.jpg", "person.jpg", "horses.jpg"]
 
 
@@ -41,12 +43,8 @@ def run_darknet(exe, cfg, weights, names, image, tmp_path, thresh=0.25):
     return rows
 
 
-def iou(a, b):
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def iou(a, b) -> float:
+    return float(pairwise_iou(a, b)[0, 0])
 
 
 def assert_same_detections(theirs, ours, conf_tol, iou_min):
