@@ -45,8 +45,8 @@ def parse_args():
     parser.add_argument("--backends", default="darknet,opencv", help="Detector backends to time")
     parser.add_argument("--library", action="append", default=[], metavar="NAME=PATH",
                         help="another libpydarknet build to time beside the installed one (pdn_api.h beside it)")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per case per round")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=0.5, help="per case per round")
     parser.add_argument("--name", default="cpu", help="output file stem under bench/out")
     return parser.parse_args()
 
@@ -216,9 +216,21 @@ def main() -> int:
         cases[f"library {name}: detect"] = (lambda o=other: o.detect(image, args.thresh, args.nms))
         cases[f"library {name}: forward only"] = (lambda o=other: o.forward(image))
 
+    # one interleaved() call per round, so that each round's ratios can be told apart too (the machine is shared:
+    # a round where another job ran shows up as an outlier there, not as a shifted median)
     load_before = os.getloadavg()
-    samples = interleaved(cases, rounds=args.rounds, seconds_per_round=args.seconds)
+    samples = {name: [] for name in cases}
+    per_round = []
+    for r in range(args.rounds):
+        got = interleaved(cases, rounds=1, seconds_per_round=args.seconds, warmup=3 if r == 0 else 0)
+        for name, values in got.items():
+            samples[name].extend(values)
+        per_round.append({name: median_ms(values) for name, values in got.items()})
     load_after = os.getloadavg()
+
+    def round_ratios(case: str, baseline: str) -> str:
+        ratios = sorted(rd[baseline] / rd[case] for rd in per_round)
+        return f"per round {ratios[0]:.2f}..{ratios[-1]:.2f}, median {ratios[len(ratios) // 2]:.2f}"
 
     breakdown = []
     for backend, det in detectors.items():
@@ -247,20 +259,24 @@ def main() -> int:
     for backend in detectors:
         case = f"Detector.detect [{backend}]"
         valid = gates[case].startswith("pass")
-        lines.append(f"RATIO {case} / OpenCV DNN end to end = {fps[case] / ocv:.2f}"
+        lines.append(f"RATIO {case} / OpenCV DNN end to end = {fps[case] / ocv:.2f} "
+                     f"({round_ratios(case, 'OpenCV DNN, end to end')})"
                      f"{'' if valid else ' (INVALID: correctness gate failed)'}")
     lines.append(f"RATIO darknet forward only / OpenCV DNN forward only = "
                  f"{fps['darknet forward only (network_predict_ptr)'] / ocv_fwd:.2f}")
+    if "Detector.detect [opencv]" in fps:
+        lines.append(f"RATIO Detector.detect [opencv] / OpenCV DNN forward only = "
+                     f"{fps['Detector.detect [opencv]'] / ocv_fwd:.2f} (the whole detect against OpenCV's bare forward)")
     for spec in args.library:
         name = spec.partition("=")[0]
         lines.append(f"RATIO library {name}: detect / OpenCV DNN end to end = {fps[f'library {name}: detect'] / ocv:.2f}; "
                      f"forward only / OpenCV DNN forward only = {fps[f'library {name}: forward only'] / ocv_fwd:.2f}")
     if auto_case in fps:
         lines.append(f"GOAL Detector (default backend here: {auto_case}) / OpenCV DNN end to end = "
-                     f"{fps[auto_case] / ocv:.2f} (goal >= 1.0)")
+                     f"{fps[auto_case] / ocv:.2f} (goal >= 1.0; {round_ratios(auto_case, 'OpenCV DNN, end to end')})")
     summary = "\n" + "\n".join(lines + breakdown) + "\n"
     save(args.name, f"CPU detection speed ({args.cfg.name}, batch 1, {args.threads} threads)", table + summary,
-         {"fps": fps, "samples_ms": samples, "gates": gates, "threads": args.threads,
+         {"fps": fps, "samples_ms": samples, "per_round_median_ms": per_round, "gates": gates, "threads": args.threads,
           "loadavg": [load_before, load_after]},
          chart={k: fps[k] for k in samples}, chart_label="images per second")
     for det in detectors.values():

@@ -113,6 +113,8 @@ def load():
                 f"checkout with the darknet submodule (git submodule update --init darknet).", path=path)
         ffi = FFI()
         ffi.cdef(_cdef(header))
+        from ._blas import locate as locate_blas
+        locate_blas()   # OpenBLAS for darknet's CPU gemm (src/pdn_blas.c), from the scipy-openblas32 wheel
         lib = _dlopen(ffi, path)
         version = lib.pdn_abi_version()
         if version != ABI_VERSION:

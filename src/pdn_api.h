@@ -92,6 +92,12 @@ int pdn_detect_outputs(pdn_detector *detector, int n_images, const float **input
                        const int *heights, const int *widths, float thresh, float nms_thresh, int letterbox,
                        double preprocess_ms, double forward_ms);
 
+/* What darknet's CPU gemm() runs on in this library: OpenBLAS's sgemm (and from where) or darknet's own, and why
+ * (src/pdn_blas.c). */
+const char *pdn_blas_info(void);
+/* For the tests: largest |difference| between the OpenBLAS gemm and darknet's on a random problem, -1 without it. */
+double pdn_blas_selftest(int ta, int tb, int m, int n, int k, float beta);
+
 /* Parse a cfg (darknet's random initialisation, seeded) and save its untrained weights: a starting point for
  * training from scratch and a stand-in model for speed-only benchmarks.  unit_variance=1 sets batch-norm rolling
  * variances to 1 (darknet's 0 makes an untrained network saturate when used for inference). */

@@ -207,3 +207,81 @@ def test_both_output_layouts_agree(yolo_cfg, yolo_weights, coco_names, darknet_d
         assert_same(reference, det.detect(pixels))
         forward.output_names, forward.channels_last = ["permute_16", "permute_23"], True
         assert_same(reference, det.detect(pixels))
+
+
+# ---- darknet's gemm through OpenBLAS (src/pdn_blas.c) --------------------------------------------------------
+def _blas_info() -> str:
+    from pydarknet import _native
+
+    ffi, lib = _native.load()
+    return ffi.string(lib.pdn_blas_info()).decode()
+
+
+def test_blas_is_used_when_the_wheel_is_installed():
+    info = _blas_info()
+    if "PYDARKNET_BLAS=OFF" in info or "PYDARKNET_BLAS=0" in info:
+        pytest.skip(info)
+    try:
+        import scipy_openblas32  # noqa: F401
+    except ImportError:
+        assert info.startswith("darknet's own gemm") and "scipy-openblas32" in info
+        return
+    assert info.startswith("OpenBLAS sgemm"), info
+
+
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+@pytest.mark.parametrize("m,n,k", [(16, 10816, 27), (1024, 169, 512), (255, 676, 256), (3, 5, 7), (64, 1000, 100)])
+def test_blas_gemm_equals_darknets(ta, tb, m, n, k):
+    """Every transposition darknet uses (forward: NN; training: NT, TN), both ways of splitting over threads
+    (columns when C is wide, rows when narrow), and beta 0 and 1."""
+    from pydarknet import _native
+
+    if not _blas_info().startswith("OpenBLAS"):
+        pytest.skip("darknet's own gemm in this build or environment")
+    ffi, lib = _native.load()
+    for beta in (0.0, 1.0):
+        worst = lib.pdn_blas_selftest(ta, tb, m, n, k, beta)
+        assert 0 <= worst < 2e-4, (ta, tb, m, n, k, beta, worst)   # inputs in [-1, 1]: float rounding only
+
+
+def test_darknet_backend_with_blas_matches_darknets_executable(yolo_cfg, yolo_weights, coco_names, darknet_detector,
+                                                               darknet_executable, sample_image, tmp_path):
+    from test_detector_vs_darknet import assert_same_detections, run_darknet
+
+    for name in ("dog.jpg", "horses.jpg"):
+        pixels = cv2.imread(str(sample_image(name)))
+        png = tmp_path / (name + ".png")
+        cv2.imwrite(str(png), pixels)
+        theirs = run_darknet(darknet_executable, yolo_cfg, yolo_weights, coco_names, png, tmp_path)
+        assert_same_detections(theirs, darknet_detector.detect(pixels), conf_tol=1e-4, iou_min=0.999)
+
+
+_CHILD = """
+import json, sys
+from pydarknet import Detector, _native
+ffi, lib = _native.load()
+det = Detector(sys.argv[1], sys.argv[2], names="coco", device="cpu", backend="darknet")
+d = det.detect(sys.argv[3])
+print(json.dumps({"info": ffi.string(lib.pdn_blas_info()).decode(), "conf": d.confidence.tolist(),
+                  "cls": d.class_id.tolist()}))
+"""
+
+
+@pytest.mark.parametrize("setting", ["0", "/nonexistent/libopenblas.so"])
+def test_blas_fallback_to_darknets_gemm(setting, yolo_cfg, yolo_weights, darknet_detector, sample_image):
+    """PYDARKNET_BLAS=0, or a library that is not there: darknet's own gemm, same detections, and a reason."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYDARKNET_BLAS=setting)
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(yolo_cfg), str(yolo_weights),
+                          str(sample_image("dog.jpg"))], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["info"].startswith("darknet's own gemm"), got["info"]
+    assert setting in got["info"] or "PYDARKNET_BLAS=OFF" in got["info"]
+    reference = darknet_detector.detect(sample_image("dog.jpg"))
+    assert got["cls"] == reference.class_id.tolist()
+    assert np.allclose(got["conf"], reference.confidence, atol=1e-4)
