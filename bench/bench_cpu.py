@@ -269,8 +269,9 @@ def main() -> int:
                      f"{fps['Detector.detect [opencv]'] / ocv_fwd:.2f} (the whole detect against OpenCV's bare forward)")
     for spec in args.library:
         name = spec.partition("=")[0]
-        lines.append(f"RATIO library {name}: detect / OpenCV DNN end to end = {fps[f'library {name}: detect'] / ocv:.2f}; "
-                     f"forward only / OpenCV DNN forward only = {fps[f'library {name}: forward only'] / ocv_fwd:.2f}")
+        detect, forward = fps[f"library {name}: detect"], fps[f"library {name}: forward only"]
+        lines.append(f"RATIO library {name}: detect / OpenCV DNN end to end = {detect / ocv:.2f}; "
+                     f"forward only / OpenCV DNN forward only = {forward / ocv_fwd:.2f}")
     if auto_case in fps:
         lines.append(f"GOAL Detector (default backend here: {auto_case}) / OpenCV DNN end to end = "
                      f"{fps[auto_case] / ocv:.2f} (goal >= 1.0; {round_ratios(auto_case, 'OpenCV DNN, end to end')})")

@@ -84,6 +84,10 @@ int pdn_forward_only(pdn_detector *detector, const float *input);
  * of detections as pdn_detect does.  preprocess_ms and forward_ms are kept for pdn_detector_timings.  Both, and
  * pdn_preprocess_serial (pdn_preprocess on the calling thread alone), leave OpenMP's workers asleep for the other
  * engine's threads. */
+/* After darknet's forward pass (pdn_detect) on the same images: the largest difference of logistic(value) between
+ * darknet's and the other engine's inputs of the [yolo] layers (NaN where a value is NaN), -1 on bad arguments.
+ * The automatic backend choice checks the other engine with it. */
+double pdn_yolo_inputs_difference(pdn_detector *detector, int n_images, const float **inputs, int channels_last);
 int pdn_preprocess_serial(pdn_detector *detector, int n_images, const uint8_t **images, const int *heights,
                           const int *widths, const int64_t *row_strides, int letterbox, float *out);
 int pdn_yolo_inputs(pdn_detector *detector, int *layer_index, int *channels, int *heights, int *widths,

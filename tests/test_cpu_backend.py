@@ -185,6 +185,23 @@ def test_fallback_for_layers_opencv_cannot_take(tmp_path, monkeypatch):
 
 
 @needs_opencv4
+def test_auto_keeps_darknet_where_opencv_disagrees(tmp_path, monkeypatch, sample_image):
+    """An untrained yolov4-tiny with darknet's zero batch-norm variances saturates; OpenCV's forward pass comes out
+    differently (NaN), so "auto" keeps darknet's, while OpenCV's agreement on a healthy network is reported."""
+    from pydarknet import _native
+
+    monkeypatch.delenv("PYDARKNET_BACKEND", raising=False)
+    cfg = sample_image("dog.jpg").parent.parent / "cfg" / "yolov4-tiny.cfg"
+    ffi, lib = _native.load()
+    for unit_variance, expected in ((0, "darknet"), (1, "opencv")):
+        weights = tmp_path / f"yolov4-tiny-{unit_variance}.weights"
+        assert lib.pdn_write_initial_weights(str(cfg).encode(), str(weights).encode(), 1, unit_variance) == 0
+        with Detector(cfg, weights, names="coco", device="cpu") as det:
+            assert det.backend == expected, det.backend_reason
+            assert ("differ" in det.backend_reason) == (expected == "darknet")
+
+
+@needs_opencv4
 def test_native_entry_point_checks_its_arguments(opencv_detector):
     ffi, lib = opencv_detector._ffi, opencv_detector._lib
     inputs = ffi.new("const float *[]", 2)
