@@ -106,8 +106,9 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     valid = resolve_data_path(options.get("valid", options.get("train", "")), data)
     images = read_image_list(valid)
     truths, found = [], []
+    # darknet's own forward pass (not a faster CPU backend): this cross-checks darknet's arithmetic of the metrics
     with Detector(cfg, weights, names=resolve_data_path(options["names"], data), device=device,
-                  thresh=DARKNET_MAP_THRESH, nms=DARKNET_MAP_NMS, letterbox=letterbox) as det:
+                  thresh=DARKNET_MAP_THRESH, nms=DARKNET_MAP_NMS, letterbox=letterbox, backend="darknet") as det:
         iterator = images
         if progress:
             from tqdm import tqdm
