@@ -160,6 +160,11 @@ class OtherLibrary:
             raise RuntimeError(ffi.string(lib.pdn_last_error()).decode())
 
 
+def blas_info() -> str:
+    ffi, lib = _native.load()
+    return ffi.string(lib.pdn_blas_info()).decode() if hasattr(lib, "pdn_blas_info") else "darknet's own"
+
+
 def main() -> int:
     args = ARGS
     if not hasattr(cv2, "dnn") or not hasattr(cv2.dnn, "readNetFromDarknet"):
@@ -255,6 +260,7 @@ def main() -> int:
              f"({w}x{h}), {len(reference)} reference detections; pydarknet {pydarknet.__version__}, "
              f"library {_native.library_path()}, OpenCV {cv2.__version__}",
              threads_note,
+             f"darknet's gemm in this library: {blas_info()}",
              f"load average (1 min) before/after the timed rounds: {load_before[0]:.2f} / {load_after[0]:.2f}"]
     for backend in detectors:
         case = f"Detector.detect [{backend}]"
