@@ -144,6 +144,7 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     from .training import prepare_training
 
     child_data, cfg_path, _backup, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True)
+    cfg = cfg_path
     check_weights_header(weights)
     if letterbox is None:
         letterbox = bool(network.net.get_int("letter_box", 0))

@@ -109,7 +109,18 @@ def _check_gpus(gpus: Optional[Sequence[int]]) -> List[int]:
     return gpus
 
 
-def prepare_training(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
+def cfg_file(cfg) -> Path:
+    """The file of a cfg given as a path or as a saved pydarknet.cfg.Cfg (what make_cfg(..., out=) returns)."""
+    from .cfg import Cfg
+
+    if isinstance(cfg, Cfg):
+        if cfg.path is None:
+            raise ConfigError("this cfg has not been saved: pass out= to make_cfg, or call cfg.save(path)")
+        return Path(cfg.path)
+    return Path(cfg)
+
+
+def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
                      backup: Optional[PathLike] = None, need_valid: bool = False):
     """Check everything darknet would die on (or silently get wrong) before training, and write the data file
     the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg)."""
@@ -119,7 +130,7 @@ def prepare_training(data: PathLike, cfg: PathLike, pretrained: Optional[PathLik
     from .netfiles import check_weights_header
 
     data = Path(data)
-    cfg_path = Path(cfg)
+    cfg_path = cfg_file(cfg)
     if not data.is_file():
         raise DatasetError("data file not found", path=data)
     if not cfg_path.is_file():
@@ -382,7 +393,8 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
 
     Args:
         data: the dataset's obj.data (classes, train, valid, names, backup).
-        cfg: the network cfg (e.g. from :func:`pydarknet.make_cfg`); its classes must match the data's.
+        cfg: the network cfg file, or the saved Cfg that :func:`pydarknet.make_cfg` returns; its classes must
+            match the data's.
         pretrained: starting weights (e.g. darknet's yolov4-tiny.conv.29), or None to start from scratch.
         gpus: CUDA devices, e.g. [0] or [0, 1] (darknet's own multi-GPU); [] trains on the CPU; None: GPU 0
             when available.
@@ -400,7 +412,7 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
     process = iter_train(data, cfg, pretrained, gpus, map_every, clear=clear, resume=resume, backup=backup,
                          iou_thresh=iou_thresh)
     from .cfg import read_cfg
-    max_batches = read_cfg(cfg).net.get_int("max_batches", 0) or None
+    max_batches = read_cfg(cfg_file(cfg)).net.get_int("max_batches", 0) or None
     bar = None
     if progress:
         from tqdm import tqdm
