@@ -20,6 +20,10 @@
 
 #include "pdn_internal.h"
 #include "yolo_layer.h"
+#ifdef GPU
+#include "activations.h"
+#include "blas.h"
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -182,6 +186,21 @@ PDN_EXPORT int pdn_detect_outputs(pdn_detector *d, int n, const float **inputs, 
         state.train = 0;
         state.input = dst;
         forward_yolo_layer(*l, state);
+#ifdef GPU
+        {   /* CUDA builds: forward_yolo_layer() leaves the activations to its GPU twin (#ifndef GPU); apply them as
+             * the CPU build's does, like pdn_api.c's activate_yolo_outputs_on_cpu() for darknet's CPU forward */
+            int a;
+            for (b = 0; b < l->batch; ++b)
+                for (a = 0; a < l->n; ++a) {
+                    float *box = l->output + (size_t)b * l->outputs + (size_t)a * plane * (4 + l->classes + 1);
+                    if (!l->new_coords) {
+                        activate_array(box, 2 * (int)plane, LOGISTIC);
+                        activate_array(box + 4 * plane, (1 + l->classes) * (int)plane, LOGISTIC);
+                    }
+                    scal_add_cpu(2 * (int)plane, l->scale_x_y, -0.5f * (l->scale_x_y - 1), box, 1);
+                }
+        }
+#endif
     }
     p.post->res_count = 0;
     for (i = 0; i < n; ++i) {
