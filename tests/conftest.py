@@ -54,10 +54,19 @@ def sample_image():
 
 @pytest.fixture(scope="session")
 def detector(yolo_cfg, yolo_weights, coco_names):
-    """One CPU YOLOv3-tiny detector shared by the tests that only read from it."""
+    """One CPU YOLOv3-tiny detector, as users get it (default backend), shared by the tests that only read it."""
     from pydarknet import Detector
 
     with Detector(yolo_cfg, yolo_weights, names=coco_names, device="cpu") as det:
+        yield det
+
+
+@pytest.fixture(scope="session")
+def darknet_backend_detector(yolo_cfg, yolo_weights, coco_names):
+    """The same on darknet's own forward pass: for checks that need darknet's arithmetic to the last digit."""
+    from pydarknet import Detector
+
+    with Detector(yolo_cfg, yolo_weights, names=coco_names, device="cpu", backend="darknet") as det:
         yield det
 
 

@@ -26,7 +26,7 @@ def iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def assert_same(reference, ours, conf_tol=1e-4, iou_min=0.999):
+def assert_same(reference, ours, conf_tol=2e-3, iou_min=0.995):
     assert len(ours) == len(reference), f"{len(reference)} vs {len(ours)}: {reference} / {ours}"
     left = list(ours)
     for d in reference:

@@ -6,8 +6,9 @@ Each test runs darknet's executable, built from the same submodule by the packag
 
 and compares its JSON output (6-decimal confidences, relative boxes) with ``Detector.detect`` on the same image.
 On the JPEGs the two decode the file with different libraries (darknet: stb_image; pydarknet: OpenCV's libjpeg),
-so pixels differ slightly; on a lossless PNG of OpenCV's decoding both see identical pixels and must agree to
-float precision, which shows that the preprocessing, decoding and NMS are darknet's.
+so pixels differ slightly; on a lossless PNG of OpenCV's decoding both see identical pixels: darknet's own forward
+pass must then agree to float precision (which shows the preprocessing, decoding and NMS are darknet's), and the
+default CPU backend (OpenCV DNN's forward pass, Winograd arithmetic) within 2e-3.
 """
 from __future__ import annotations
 
@@ -69,17 +70,17 @@ def test_same_detections_as_darknet_on_its_sample_jpegs(name, detector, darknet_
 
 
 @pytest.mark.parametrize("name", IMAGES)
-def test_identical_pixels_give_identical_detections(name, detector, darknet_executable, yolo_cfg, yolo_weights,
-                                                    coco_names, sample_image, tmp_path):
+def test_identical_pixels_give_identical_detections(name, detector, darknet_backend_detector, darknet_executable,
+                                                    yolo_cfg, yolo_weights, coco_names, sample_image, tmp_path):
     pixels = cv2.imread(str(sample_image(name)))
     png = tmp_path / (name + ".png")
     cv2.imwrite(str(png), pixels)
     theirs = run_darknet(darknet_executable, yolo_cfg, yolo_weights, coco_names, png, tmp_path)
-    ours = detector.detect(pixels)
-    assert_same_detections(theirs, ours, conf_tol=1e-4, iou_min=0.999)
+    assert_same_detections(theirs, darknet_backend_detector.detect(pixels), conf_tol=1e-4, iou_min=0.999)
+    assert_same_detections(theirs, detector.detect(pixels), conf_tol=2e-3, iou_min=0.995)
 
 
-def test_letterbox_matches_darknet(detector, darknet_executable, yolo_cfg, yolo_weights, coco_names,
+def test_letterbox_matches_darknet(darknet_backend_detector, darknet_executable, yolo_cfg, yolo_weights, coco_names,
                                    sample_image, tmp_path):
     """-letter_box in darknet's executable and letterbox=True in detect() resize and map boxes back alike."""
     pixels = cv2.imread(str(sample_image("dog.jpg")))
@@ -100,6 +101,7 @@ def test_letterbox_matches_darknet(detector, darknet_executable, yolo_cfg, yolo_
         cx, cy, bw, bh = rc["center_x"] * w, rc["center_y"] * h, rc["width"] * w, rc["height"] * h
         theirs.append((obj["class_id"], obj["confidence"],
                        np.clip([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 0, [w, h, w, h])))
+    detector = darknet_backend_detector
     detector.letterbox = True
     try:
         ours = detector.detect(pixels)
