@@ -340,11 +340,11 @@ class Cfg:
         """Write the file atomically (a temporary file in the same folder, then a rename)."""
         if path is None and self.path is None:
             raise ConfigError("Cfg.save() needs a path: this cfg has none yet")
-        from .datasets.fsutil import atomic_write_bytes  # lazily: reading cfgs needs none of datasets' imports
+        from .atomic import atomic_write_bytes
 
         target = Path(path if path is not None else self.path)  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, self.to_bytes())
+        atomic_write_bytes(target, self.to_bytes(), error=ConfigError)
         self.set_path(target)
         return target
 

@@ -5,11 +5,12 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Iterator, Union
 
+from ..atomic import AtomicFolder
+from ..atomic import atomic_write_bytes as write_atomically
 from ..errors import DatasetError
 
 __all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "atomic_write_bytes", "place_file",
@@ -36,38 +37,20 @@ def staged_output_dir(out_dir: PathLike, overwrite: bool = False) -> Iterator[Pa
     """Yield a temporary folder next to ``out_dir``; on success it replaces ``out_dir`` in one rename.
 
     If the body raises, the temporary folder is deleted and ``out_dir`` is untouched, so a failed conversion
-    never leaves a half-written dataset behind.  Being a sibling keeps the final rename on one file system.
+    never leaves a half-written dataset behind.
     """
-    out_dir = check_output_dir(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    folder = AtomicFolder(check_output_dir(out_dir, overwrite), error=DatasetError)
     try:
-        yield staging
-        if out_dir.exists():
-            # rename the old folder aside first: os.replace cannot replace a non-empty folder
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "dataset")
-            os.replace(staging, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out_dir)
+        yield folder.temp_path
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        folder.abort()
         raise
+    folder.commit()
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` either does not exist or holds all of ``data``."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    """Write ``data`` to ``path`` so that ``path`` either keeps what it had or holds all of ``data``."""
+    write_atomically(path, data, error=DatasetError)
 
 
 def place_file(source: PathLike, destination: PathLike, mode: str) -> str:

@@ -1,130 +1,14 @@
-"""Write outputs so that a reader never sees half of one: build under a temporary name, rename into place.
-
-A crash, a Ctrl-C or an exception while a movie is being processed leaves either the previous output or nothing
-at the final path, never a truncated file or a report folder missing half its pages.  Temporary names sit in
-the destination's own folder so the final rename stays on one file system (``os.replace`` is atomic there).
-"""
+"""Atomic outputs of the video tools (pydarknet.atomic, failing with VideoOutputError)."""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Union
-
+from .. import atomic
+from ..atomic import PathLike  # noqa: F401  (re-exported for the video modules)
 from .errors import VideoOutputError
 
-PathLike = Union[str, "os.PathLike[str]"]
+
+class AtomicFile(atomic.AtomicFile):
+    error = VideoOutputError
 
 
-def _prepare_parent(path: Path) -> Path:
-    """Create ``path``'s folder if needed; an unusable folder becomes a ``VideoOutputError`` naming it."""
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise VideoOutputError(f"cannot create the output folder: {error.strerror or error}", path=parent) from error
-    return parent
-
-
-class AtomicFile:
-    """A file written under ``.<name>.partial<suffix>`` next to ``path`` and renamed to ``path`` by ``commit()``.
-
-    The temporary name keeps the suffix because OpenCV picks the container from it.  ``abort()`` (or leaving
-    a ``with`` block through an exception) deletes the temporary file and leaves ``path`` untouched.
-    """
-
-    def __init__(self, path: PathLike):
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise VideoOutputError("is a folder, expected a file name", path=self.path)
-        parent = _prepare_parent(self.path)
-        try:
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}",
-                                        dir=parent)
-        except OSError as error:
-            raise VideoOutputError(f"cannot write here: {error.strerror or error}", path=self.path) from error
-        os.close(fd)
-        self.temp_path = Path(temp)
-        self.done = False
-
-    def commit(self) -> None:
-        if self.done:
-            return
-        try:
-            os.chmod(self.temp_path, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
-            os.replace(self.temp_path, self.path)
-        except OSError as error:
-            self.abort()
-            raise VideoOutputError(f"cannot move the finished file into place: {error.strerror or error}",
-                                   path=self.path) from error
-        self.done = True
-
-    def abort(self) -> None:
-        self.done = True
-        try:
-            self.temp_path.unlink()
-        except FileNotFoundError:
-            pass
-
-    def __enter__(self) -> "AtomicFile":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-class AtomicFolder:
-    """A folder filled under a temporary name next to ``path`` and swapped in for ``path`` by ``commit()``.
-
-    An existing folder at ``path`` (an earlier report) is replaced only once the new one is complete: it is
-    renamed aside, the new one renamed in, then the old one deleted.
-    """
-
-    def __init__(self, path: PathLike):
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise VideoOutputError("exists and is not a folder", path=self.path)
-        parent = _prepare_parent(self.path)
-        try:
-            self.temp_path = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=parent))
-        except OSError as error:
-            raise VideoOutputError(f"cannot write here: {error.strerror or error}", path=self.path) from error
-        self.done = False
-
-    def commit(self) -> None:
-        if self.done:
-            return
-        old = None
-        try:
-            os.chmod(self.temp_path, 0o755)  # mkdtemp creates 0700
-            if self.path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-                os.replace(self.path, old / "previous")
-            os.replace(self.temp_path, self.path)
-        except OSError as error:
-            if old is not None and (old / "previous").exists() and not self.path.exists():
-                os.replace(old / "previous", self.path)  # put the earlier output back
-            self.abort()
-            raise VideoOutputError(f"cannot move the finished folder into place: {error.strerror or error}",
-                                   path=self.path) from error
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        self.done = True
-
-    def abort(self) -> None:
-        self.done = True
-        shutil.rmtree(self.temp_path, ignore_errors=True)
-
-    def __enter__(self) -> "AtomicFolder":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+class AtomicFolder(atomic.AtomicFolder):
+    error = VideoOutputError
