@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pydarknet.detections import Detections
-from pydarknet.video.tracking import Tracker, iou_matrix
+from pydarknet.video.tracking import Tracker, buffered_iou_matrix, iou_matrix
 
 NAMES = ("bottle", "cup", "laptop")
 
@@ -25,6 +25,40 @@ def test_iou_matrix():
     a = [[0, 0, 10, 10], [0, 0, 0, 0]]
     b = [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]
     assert iou_matrix(a, b) == pytest.approx(np.array([[1, 50 / 150, 0], [0, 0, 0]]))
+
+
+def test_buffered_iou_widens_each_box_by_its_own_size():
+    a, b = [0, 0, 10, 10], [12, 0, 22, 10]  # 2 px apart: no overlap
+    assert iou_matrix(a, b)[0, 0] == 0
+    # widened by 0.5 x 10 px on every side: [-5, -5, 15, 15] and [7, -5, 27, 15] -> 8 x 20 of 2 x 400 - 160
+    assert buffered_iou_matrix(a, b, 0.5)[0, 0] == pytest.approx(160 / 640)
+    assert buffered_iou_matrix(a, b, 0.0)[0, 0] == 0
+
+
+def test_a_box_that_jumps_between_grid_cells_stays_one_appearance():
+    # a small detector's box sits still, then jumps 36 px (plain IoU 0.38 -> 0.25 after a one-frame gap)
+    still = (0, 0.8, 100, 100, 180, 180)
+    jumped = (0, 0.8, 148, 100, 228, 180)
+    assert iou_matrix(still[2:], jumped[2:])[0, 0] < 0.3
+    frames = [[still]] * 3 + [[]] + [[jumped]] * 3
+    assert run(Tracker(max_gap=2), frames) == [[1]] * 3 + [[]] + [[1]] * 3
+    assert run(Tracker(max_gap=2, buffer=0), frames) == [[1]] * 3 + [[]] + [[2]] * 3  # plain IoU (SORT) splits
+
+
+def test_a_second_box_on_a_followed_object_starts_no_track():
+    # while its box jumps, the detector fires at both places, and once with a second class on the old box
+    old, new = (100, 100, 180, 180), (124, 100, 204, 180)
+    frames = [[(0, 0.9, *old)], [(0, 0.6, *old), (0, 0.5, *new)], [(0, 0.7, *new), (0, 0.5, *old), (1, 0.5, *old)],
+              [(0, 0.8, *new)]]
+    tracker = Tracker()
+    # (in frame 2 the track keeps the old box, its best overlap; the new one is the duplicate)
+    assert run(tracker, frames) == [[1], [1, -1], [-1, 1, -1], [1]]
+    assert [(a.class_name, a.first_frame, a.last_frame) for a in tracker.finish()] == [("bottle", 0, 3)]
+    # duplicate_iou=1 turns it off: the extra boxes become objects of their own
+    assert run(Tracker(duplicate_iou=1.0), frames) == [[1], [1, 2], [2, 1, 3], [2]]
+    # an object beside a followed one (IoU < duplicate_iou) does start its own track
+    beside = (0, 0.9, 170, 100, 250, 180)
+    assert run(Tracker(), [[(0, 0.9, *old)], [(0, 0.9, *old), beside]]) == [[1], [1, 2]]
 
 
 def test_one_missed_frame_does_not_split_an_appearance():

@@ -7,13 +7,21 @@ Algorithm, once per processed frame (``Tracker.update``):
    alpha-beta filter in place of SORT's Kalman filter).
 2. **Split** the detections by confidence, as ByteTrack does: *high* (``>= high_thresh``) and *low*
    (``low_thresh <= confidence < high_thresh``); lower ones are ignored.
-3. **First association:** high detections against all open tracks.  Cost = 1 - IoU(predicted box, detection);
-   pairs of different classes or with IoU below ``match_iou`` are forbidden (tracks are per class).  The
-   assignment minimising the total cost is found with the Hungarian method (``scipy.optimize.linear_sum_assignment``).
+3. **First association:** high detections against all open tracks.  Cost = 1 - buffered IoU(predicted box,
+   detection); pairs of different classes or with buffered IoU below ``match_iou`` are forbidden (tracks are per
+   class).  The assignment minimising the total cost is found with the Hungarian method
+   (``scipy.optimize.linear_sum_assignment``).  *Buffered* IoU (C-BIoU, Yang et al., WACV 2023) is the IoU of the
+   two boxes each widened by ``buffer`` times its width and height on every side: small detectors' boxes move in
+   jumps (a box stays on one grid cell, then jumps to the next), and a plain IoU threshold splits an appearance at
+   such a jump or after a short gap.  ``buffer=0`` is SORT's plain IoU.
 4. **Second association:** low detections against the tracks still unmatched, with the stricter ``low_match_iou``.
    A partly occluded or blurred logo scores low; this keeps its track alive without letting noise start tracks.
    Low detections left over are dropped (track id -1).
-5. **Birth:** every high detection left unmatched starts a new track.
+5. **Birth:** every high detection left unmatched starts a new track, unless its (plain) IoU with a box a track
+   matched in this frame is above ``duplicate_iou`` (any class): that is a second box on an object already
+   followed (a detector often fires twice while its box jumps between grid cells, or with two classes on one
+   logo), not a new object.  In crowds of overlapping objects, a new object's track so starts once it is clear of
+   the others (``duplicate_iou=1`` turns this off).
 6. **Gap tolerance / death:** a track unmatched for more than ``max_gap`` consecutive processed frames is closed
    and becomes an ``Appearance``.  So with the default ``max_gap=5`` a logo the detector misses for up to five
    frames stays one appearance, and the frames in the gap count as on screen.
@@ -30,7 +38,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..detections import Detections
 
-__all__ = ["Appearance", "Tracker", "iou_matrix"]
+__all__ = ["Appearance", "Tracker", "iou_matrix", "buffered_iou_matrix"]
 
 _FORBIDDEN = 1e6  # cost of a pair the assignment must not use (a finite stand-in for infinity)
 
@@ -46,6 +54,17 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def buffered_iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float) -> np.ndarray:
+    """``iou_matrix`` of the boxes each widened by ``buffer`` times its own width and height on every side."""
+    return iou_matrix(_widen(a, buffer), _widen(b, buffer)) if buffer else iou_matrix(a, b)
+
+
+def _widen(boxes: np.ndarray, buffer: float) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    margin = np.tile(buffer * (boxes[:, 2:] - boxes[:, :2]), 2)
+    return boxes + margin * np.array([-1, -1, 1, 1])
 
 
 @dataclass
@@ -119,11 +138,16 @@ class Tracker:
     """Feed it each processed frame's detections in order; it returns track ids and collects appearances."""
 
     def __init__(self, high_thresh: float = 0.5, low_thresh: float = 0.1, match_iou: float = 0.3,
-                 low_match_iou: float = 0.5, max_gap: int = 5, velocity_smoothing: float = 0.5):
+                 low_match_iou: float = 0.5, max_gap: int = 5, velocity_smoothing: float = 0.5,
+                 buffer: float = 0.3, duplicate_iou: float = 0.3):
         if not 0 <= low_thresh <= high_thresh:
             raise ValueError("need 0 <= low_thresh <= high_thresh")
         if max_gap < 0:
             raise ValueError("max_gap must be >= 0")
+        if buffer < 0:
+            raise ValueError("buffer must be >= 0")
+        self.buffer = float(buffer)
+        self.duplicate_iou = float(duplicate_iou)
         self.high_thresh = high_thresh
         self.low_thresh = low_thresh
         self.match_iou = match_iou
@@ -155,7 +179,7 @@ class Tracker:
         unmatched_tracks = np.arange(len(self._open))
         for candidates, min_iou in ((high, self.match_iou), (low, self.low_match_iou)):
             pairs = _associate(predicted[unmatched_tracks], track_classes[unmatched_tracks], boxes[candidates],
-                               detections.class_id[candidates], min_iou)
+                               detections.class_id[candidates], min_iou, self.buffer)
             for track_row, det_row in pairs:
                 track, det = self._open[unmatched_tracks[track_row]], candidates[det_row]
                 track.observe(boxes[det], float(confidence[det]), frame, timestamp, self.velocity_smoothing)
@@ -163,7 +187,10 @@ class Tracker:
             matched = {track_row for track_row, _ in pairs}
             unmatched_tracks = np.array([t for row, t in enumerate(unmatched_tracks) if row not in matched], np.int64)
 
+        followed = boxes[ids >= 0]
         for det in high[ids[high] < 0]:
+            if len(followed) and iou_matrix(boxes[det], followed).max() > self.duplicate_iou:
+                continue  # a second box on an object a track already holds in this frame: id stays -1
             ids[det] = self._start_track(detections, det, boxes[det], frame, timestamp)
         self._age(set(unmatched_tracks.tolist()))
         return ids
@@ -200,11 +227,12 @@ class Tracker:
 
 
 def _associate(track_boxes: np.ndarray, track_classes: np.ndarray, det_boxes: np.ndarray,
-               det_classes: np.ndarray, min_iou: float) -> List[Tuple[int, int]]:
-    """Minimum-cost (1 - IoU) pairs (track row, detection row) of the same class with IoU >= ``min_iou``."""
+               det_classes: np.ndarray, min_iou: float, buffer: float = 0.0) -> List[Tuple[int, int]]:
+    """Minimum-cost (1 - IoU) pairs (track row, detection row) of the same class with IoU >= ``min_iou`` (IoU of
+    the boxes widened by ``buffer``)."""
     if not len(track_boxes) or not len(det_boxes):
         return []
-    iou = iou_matrix(track_boxes, det_boxes)
+    iou = buffered_iou_matrix(track_boxes, det_boxes, buffer)
     allowed = (iou >= min_iou) & (track_classes[:, None] == np.asarray(det_classes)[None, :])
     cost = np.where(allowed, 1.0 - iou, _FORBIDDEN)
     rows, cols = linear_sum_assignment(cost)
