@@ -84,6 +84,7 @@ def main() -> int:
     parser.add_argument("--thresh", type=float, default=None)
     parser.add_argument("--batches", default="1,4,8,16,32")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--backend", default=None, help="CPU forward pass: darknet, opencv (default: auto)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.6, help="per case per round")
     parser.add_argument("--name", default=None, help="output file stem under bench/out")
@@ -110,9 +111,9 @@ def main() -> int:
     network, darknet_py_detect = darknet_py_detector(dn, args.cfg, args.weights, args.names, thresh)
 
     detectors = {b: Detector(args.cfg, args.weights, names=args.names, batch_size=b, device=args.device,
-                             thresh=thresh) for b in batches}
+                             thresh=thresh, backend=args.backend) for b in batches}
     det1 = detectors[1] if 1 in detectors else Detector(args.cfg, args.weights, names=args.names,
-                                                         device=args.device, thresh=thresh)
+                                                         device=args.device, thresh=thresh, backend=args.backend)
     n_classes = len(det1.class_names)
     check = gate(reference_detections(dn, network, png, n_classes, thresh), det1.detect(image),
                  image.shape[1], image.shape[0])
@@ -159,7 +160,7 @@ def main() -> int:
     best_batch = max((c for c in fps if c.startswith("Detector.detect")), key=fps.get)
     summary = (f"\nmodel: {args.cfg.name} {'(untrained, speed only)' if args.heavy else ''} input "
                f"{det1.input_size[0]}x{det1.input_size[1]}, thresh {thresh}, {n_found} detections on "
-               f"{args.image.name}; device {det1.device}; build {pydarknet.build_info()['cuda'] and 'CUDA' or 'CPU'}"
+               f"{args.image.name}; device {det1.device}, backend {det1.backend}; build {pydarknet.build_info()['cuda'] and 'CUDA' or 'CPU'}"
                f"\ncorrectness gate (Detector.detect vs darknet's C path on identical pixels): {check}"
                f"\nDetector.detect b1 / forward b1 = {fps['Detector.detect, batch 1'] / forward1:.3f}; "
                f"darknet.py / forward b1 = {py / forward1:.3f}; "

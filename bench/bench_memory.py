@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--input", type=int, default=None, help="run the network at this size (speed on CPUs)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--backend", default=None, help="CPU forward pass: darknet, opencv (default: auto)")
     args = parser.parse_args()
 
     cfg = args.cfg
@@ -60,7 +61,7 @@ def main() -> int:
     images = [cv2.imread(str(p)) for p in sorted(DARKNET.glob("data/*.jpg"))]
     images += [cv2.resize(images[0], (1280, 720)), cv2.resize(images[1], (320, 240))]
 
-    with Detector(cfg, args.weights, names="coco", device=args.device) as det:
+    with Detector(cfg, args.weights, names="coco", device=args.device, backend=args.backend) as det:
         gpu = int(det.device.split(":")[1]) if det.device.startswith("cuda") else None
         for i in range(WARM_UP):
             det.detect(images[i % len(images)])
@@ -71,7 +72,7 @@ def main() -> int:
             if i % args.every == 0 or i == args.detects:
                 samples.append((i, rss_mb(), gpu_used_mb(gpu) if gpu is not None else float("nan"),
                                 time.perf_counter() - t0))
-        device = det.device
+        device, backend = det.device, det.backend
 
     rss0, gpu0 = samples[0][1], samples[0][2]
     rows = [[n, rss, rss - rss0, g, g - gpu0 if gpu is not None else float("nan"), secs]
@@ -81,7 +82,7 @@ def main() -> int:
     growth = samples[-1][1] - rss0
     peak_growth = max(r[1] for r in samples) - rss0
     verdict = (f"\nRSS growth over {args.detects} detects: {growth:+.2f} MB (peak {peak_growth:+.2f} MB); goal < 5 MB: "
-               f"{'met' if peak_growth < 5 else 'NOT met'}. Device {device}, network {cfg.name} "
+               f"{'met' if peak_growth < 5 else 'NOT met'}. Device {device}, backend {backend}, network {cfg.name} "
                f"{'at ' + str(args.input) + 'x' + str(args.input) if args.input else ''}\n")
     if gpu is not None:
         gpu_growth = samples[-1][2] - gpu0

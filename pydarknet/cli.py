@@ -14,7 +14,7 @@ from .errors import DarknetError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 # modules that add their own subcommands through register(subparsers)
-SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli"]
+SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, batch: bool = True) -> None:
