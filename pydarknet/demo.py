@@ -17,14 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
 from .errors import DarknetError
@@ -116,32 +113,23 @@ def generate_demo_dataset(out_dir: PathLike, n_images: int = 1000, seed: int = 1
     """Render ``n_images`` demo stills (``negatives`` of them without marks) at 16:9 sizes from 320x180 to
     640x360, JPEG quality 60-90 (video-like artefacts), and write them as a darknet dataset (class ``i`` =
     brand ``i``).  Returns the ``DarknetDataset``.  ``seed`` drives everything but the brands (fixed)."""
-    from .datasets import Sample, write_darknet_dataset
+    from .synthetic import write_rendered_dataset
 
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
     brands = demo_brands()
     rng = np.random.default_rng(seed)
-    out_dir = Path(os.path.abspath(out_dir))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     negative = np.zeros(n_images, bool)
     negative[rng.permutation(n_images)[:int(round(negatives * n_images))]] = True
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.parent))
-    try:
-        samples = []
-        for i in range(n_images):
-            size = _STILL_SIZES[int(rng.integers(len(_STILL_SIZES)))]
-            image, boxes, ids = render_demo_image(rng, size, bool(negative[i]), brands)
-            path = scratch / f"demo_{i:05d}.jpg"
-            if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 91))]):
-                raise OSError(f"could not write {path}")
-            samples.append(Sample(image=path, width=size[0], height=size[1], boxes=boxes,
-                                  labels=[brands.names[b] for b in ids], source="demo", key=f"{i:05d}"))
-        return write_darknet_dataset(samples, out_dir, classes=brands.names, split=split, seed=seed,
-                                     link="hardlink", keep_negatives=negatives > 0, overwrite=overwrite,
-                                     progress=progress, allow_empty_classes=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+    def render(i: int):
+        size = _STILL_SIZES[int(rng.integers(len(_STILL_SIZES)))]
+        image, boxes, ids = render_demo_image(rng, size, bool(negative[i]), brands)
+        return image, boxes, ids, int(rng.integers(60, 91))
+
+    return write_rendered_dataset(out_dir, render, n_images, brands, split=split, seed=seed,
+                                  keep_negatives=negatives > 0, overwrite=overwrite, progress=progress,
+                                  prefix="demo")
 
 
 # --- the bundled model ---------------------------------------------------------------------------------------

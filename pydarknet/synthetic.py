@@ -535,9 +535,6 @@ def generate_dataset(out_dir: PathLike, n_images: int = 200, brands: Optional[Br
     The images are rendered into a temporary folder beside ``out_dir`` and hard-linked into the dataset, so
     the dataset is all that remains.
     """
-    from .datasets import write_darknet_dataset
-    from .datasets.model import Sample
-
     if n_images < 1:
         raise ValueError(f"n_images must be at least 1, got {n_images}")
     if not 0 <= negatives < 1:
@@ -547,21 +544,40 @@ def generate_dataset(out_dir: PathLike, n_images: int = 200, brands: Optional[Br
     rng = np.random.default_rng(seed)
     is_negative = np.zeros(n_images, bool)
     is_negative[rng.permutation(n_images)[:int(round(negatives * n_images))]] = True
+
+    def render(i: int):
+        image, boxes, brand_ids = render_sample(brands, image_size, rng, level, bool(is_negative[i]))
+        return image, boxes, brand_ids, level.jpeg_quality
+
+    return write_rendered_dataset(out_dir, render, n_images, brands, split=split, seed=seed,
+                                  keep_negatives=negatives > 0, overwrite=overwrite, progress=progress)
+
+
+def write_rendered_dataset(out_dir: PathLike, render, n_images: int, brands: BrandSet, split=(0.8, 0.2),
+                           seed: int = 0, keep_negatives: bool = True, overwrite: bool = False,
+                           progress: bool = False, prefix: str = "synthetic"):
+    """Write ``n_images`` renders as a darknet dataset in ``out_dir`` (brand ``i`` = class ``i``, even when a small
+    set happens not to draw it).  ``render(i)`` returns ``(image, boxes, brand_ids, jpeg_quality)`` and is called
+    in order of ``i`` (so a shared random generator gives the same images every time).  The JPEGs go to a
+    temporary folder beside ``out_dir`` and are hard-linked into the dataset, so the dataset is all that remains.
+    """
+    from .datasets import write_darknet_dataset
+    from .datasets.model import Sample
+
     out_dir = Path(os.path.abspath(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.render-", dir=out_dir.parent))
     try:
         samples = []
         for i in range(n_images):
-            image, boxes, brand_ids = render_sample(brands, image_size, rng, level, bool(is_negative[i]))
-            path = scratch / f"synthetic_{i:05d}.jpg"
-            if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, level.jpeg_quality]):
+            image, boxes, brand_ids, quality = render(i)
+            path = scratch / f"{prefix}_{i:05d}.jpg"
+            if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
                 raise OSError(f"could not write {path}")
-            samples.append(Sample(image=path, width=image_size[0], height=image_size[1], boxes=boxes,
-                                  labels=[brands.names[b] for b in brand_ids], source="synthetic", key=f"{i:05d}"))
-        # brand i stays class i even when a small set happens not to draw it
+            samples.append(Sample(image=path, width=image.shape[1], height=image.shape[0], boxes=boxes,
+                                  labels=[brands.names[b] for b in brand_ids], source=prefix, key=f"{i:05d}"))
         return write_darknet_dataset(samples, out_dir, classes=brands.names, split=split, seed=seed,
-                                     link="hardlink", keep_negatives=negatives > 0, overwrite=overwrite,
+                                     link="hardlink", keep_negatives=keep_negatives, overwrite=overwrite,
                                      progress=progress, allow_empty_classes=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
