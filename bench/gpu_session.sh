@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session on a lent machine (the workplace's `device` tool runs this from the repository root with the
 # darknet submodule, .device/models (the test weights) and .whl (cffi wheels) carried; $OUT comes back).
-#   bench/gpu_session.sh build test bench      # any of: build test bench heavy train video suite
+#   bench/gpu_session.sh build test bench      # any of: build test bench heavy video memory train
 # Builds pydarknet with CUDA + cuDNN (from the nvidia-cudnn wheel) + FP16 for the GPU present, prints the
 # doctor's report, runs the test suite, and runs the benchmarks, logging everything under $OUT.
 set -uo pipefail
@@ -36,5 +36,18 @@ if [[ $steps == *" heavy "* ]]; then
   log heavy
   python3 bench/bench_detect.py --heavy darknet-init --batches 1,8 --rounds 4 --seconds 0.5 2>&1 | tail -15
   python3 bench/bench_detect.py --heavy unit-variance --batches 1 --rounds 2 --seconds 1 2>&1 | tail -13
+fi
+if [[ $steps == *" video "* ]]; then
+  log video
+  python3 bench/bench_video.py --seconds 10 --batch-size 8 2>&1 | tail -12
+fi
+if [[ $steps == *" memory "* ]]; then
+  log memory
+  python3 bench/bench_memory.py --detects 10000 --every 1000 2>&1 | tail -18
+fi
+if [[ $steps == *" train "* ]]; then
+  log train
+  python3 bench/bench_train.py --template yolov4-tiny --size 416 --width 1 --iterations 1000 --images 400 \
+      --gpus 0 --rounds 2 2>&1 | tail -14
 fi
 log done
