@@ -23,7 +23,7 @@ from cffi import FFI
 
 from .errors import (ConfigError, CudaError, DarknetError, NativeLibraryError, WeightsError)
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
 HEADER_NAME = "pdn_api.h"
 

@@ -72,12 +72,14 @@ class Detector:
             times faster on the CPU; preprocessing, decoding and NMS stay darknet's and ours), or None/"auto"
             ($PYDARKNET_BACKEND, else "opencv" for CPU detectors where OpenCV can run the network, else "darknet").
             GPU detectors always use darknet's.  See docs/cpu.md.
+        clip: clip boxes to the image (default).  ``False`` returns them as darknet decodes them, partly outside
+            the image where the network says so: what darknet's own mAP computation scores.
     """
 
     def __init__(self, cfg: PathLike, weights: PathLike, names: Union[PathLike, Sequence[str], None] = None,
                  data: Optional[PathLike] = None, batch_size: int = 1, device: Device = None,
                  thresh: float = 0.25, nms: float = 0.45, letterbox: Optional[bool] = None,
-                 verbose: bool = False, backend: Optional[str] = None):
+                 verbose: bool = False, backend: Optional[str] = None, clip: bool = True):
         self._handle = None
         self._backend = None
         self._lock = threading.Lock()
@@ -111,6 +113,8 @@ class Detector:
                                      cfg=self.cfg_path, weights=self.weights_path)
         self._ffi, self._lib = ffi, lib
         self._handle = handle
+        self.clip = bool(clip)
+        lib.pdn_detector_set_clip(handle, int(self.clip))
         info = ffi.new("pdn_network_info *")
         lib.pdn_detector_info(handle, info)
         self._info = {name: getattr(info, name) for name in dir(info)}

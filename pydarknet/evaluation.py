@@ -106,9 +106,11 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     valid = resolve_data_path(options.get("valid", options.get("train", "")), data)
     images = read_image_list(valid)
     truths, found = [], []
-    # darknet's own forward pass (not a faster CPU backend): this cross-checks darknet's arithmetic of the metrics
+    # darknet's own forward pass (not a faster CPU backend) and its unclipped boxes (a box reaching past the image
+    # has a lower IoU with its truth than the clipped one): this cross-checks darknet's arithmetic of the metrics
     with Detector(cfg, weights, names=resolve_data_path(options["names"], data), device=device,
-                  thresh=DARKNET_MAP_THRESH, nms=DARKNET_MAP_NMS, letterbox=letterbox, backend="darknet") as det:
+                  thresh=DARKNET_MAP_THRESH, nms=DARKNET_MAP_NMS, letterbox=letterbox, backend="darknet",
+                  clip=False) as det:
         iterator = images
         if progress:
             from tqdm import tqdm
@@ -143,7 +145,8 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     from .netfiles import check_weights_header
     from .training import prepare_training
 
-    child_data, cfg_path, _backup, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True)
+    child_data, cfg_path, _backup, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True,
+                                                                           training=False)
     cfg = cfg_path
     check_weights_header(weights)
     if letterbox is None:

@@ -121,9 +121,10 @@ def cfg_file(cfg) -> Path:
 
 
 def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
-                     backup: Optional[PathLike] = None, need_valid: bool = False):
+                     backup: Optional[PathLike] = None, need_valid: bool = False, training: bool = True):
     """Check everything darknet would die on (or silently get wrong) before training, and write the data file
-    the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg)."""
+    the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg).
+    ``training=False`` (evaluation): an inference cfg (batch=1) and a data file without a train list will do."""
     from .cfg import read_cfg, validate_cfg
     from .datasets.check import check_dataset
     from .datasets.darknet_format import read_data_file, resolve_data_path
@@ -136,9 +137,10 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     if not cfg_path.is_file():
         raise ConfigError("network cfg not found", path=cfg_path)
     options = read_data_file(data)
-    for key in ("classes", "train", "names"):
+    needed = ("classes", "train", "names") if training else ("classes", "names")
+    for key in needed:
         if key not in options:
-            raise DatasetError(f"has no {key}= line (darknet needs classes, train, names)", path=data)
+            raise DatasetError(f"has no {key}= line (darknet needs {', '.join(needed)})", path=data)
     try:
         classes = int(options["classes"])
     except ValueError:
@@ -147,7 +149,7 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     report = check_dataset(data, plot_file=False, verify_images=False, progress=False)
     if need_valid and "valid" not in options:
         raise DatasetError("has no valid= list, needed to measure mAP during training (map_every)", path=data)
-    if report.images.get("train", 0) == 0 and not report.errors:
+    if training and report.images.get("train", 0) == 0 and not report.errors:
         raise DatasetError("the train list is empty: nothing to train on", path=resolve_data_path(options["train"], data))
     if report.errors:
         shown = "\n  ".join(str(p) for p in report.errors[:10])
@@ -155,7 +157,7 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
         raise DatasetError(f"is not ready for training ({len(report.errors)} problem(s)):\n  {shown}{more}", path=data)
 
     network = read_cfg(cfg_path)
-    validate_cfg(network, classes=classes, training=True)
+    validate_cfg(network, classes=classes, training=training)
 
     if pretrained is not None:
         check_weights_header(pretrained)
@@ -169,9 +171,10 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
                            path=backup_dir)
 
     resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
-                "train": str(resolve_data_path(options["train"], data)), "backup": str(backup_dir.absolute())}
-    if "valid" in options:
-        resolved["valid"] = str(resolve_data_path(options["valid"], data))
+                "backup": str(backup_dir.absolute())}
+    for key in ("train", "valid"):
+        if key in options:
+            resolved[key] = str(resolve_data_path(options[key], data))
     for key, value in resolved.items():
         if any(c.isspace() for c in value):
             raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads the "

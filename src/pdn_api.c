@@ -555,6 +555,13 @@ PDN_EXPORT int pdn_detector_timings(const pdn_detector *d, double *preprocess_ms
     return 0;
 }
 
+PDN_EXPORT int pdn_detector_set_clip(pdn_detector *d, int clip)
+{
+    if (!d) return -1;
+    d->post.unclipped = !clip;
+    return 0;
+}
+
 PDN_EXPORT int pdn_preprocess(pdn_detector *d, int n, const uint8_t **images, const int *heights,
                               const int *widths, const int64_t *strides, int letterbox, float *out)
 {

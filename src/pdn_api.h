@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* ---- cffi cdef begin ---- */
-enum { PDN_ABI_VERSION = 1 };
+enum { PDN_ABI_VERSION = 2 };
 
 enum pdn_error_kind {
     PDN_OK = 0,
@@ -72,6 +72,8 @@ int pdn_detector_results(const pdn_detector *detector, int32_t *image_index, int
                          float *xyxy, int capacity);
 int pdn_detector_timings(const pdn_detector *detector, double *preprocess_ms, double *forward_ms,
                          double *postprocess_ms);
+/* clip 1 (the default): boxes are clipped to the image; 0: as darknet decodes them (darknet's mAP does not clip). */
+int pdn_detector_set_clip(pdn_detector *detector, int clip);
 
 int pdn_preprocess(pdn_detector *detector, int n_images, const uint8_t **images, const int *heights,
                    const int *widths, const int64_t *row_strides, int letterbox, float *out);

@@ -326,12 +326,18 @@ int pdn_post_image(pdn_postprocessor *pp, network *net, int image_index, int bat
             pp->res_image[r] = image_index;
             pp->res_class[r] = k;
             pp->res_conf[r] = pp->pair_score[i];
-            /* darknet's relative box -> pixels of the original image, clipped to it */
+            /* darknet's relative box -> pixels of the original image, clipped to it (unless asked not to) */
             xyxy = pp->res_xyxy + 4 * (size_t)r;
-            xyxy[0] = fminf(fmaxf(PLANE(pp, LEFT)[i] * w, 0.f), (float)w);
-            xyxy[1] = fminf(fmaxf(PLANE(pp, TOP)[i] * h, 0.f), (float)h);
-            xyxy[2] = fminf(fmaxf(PLANE(pp, RIGHT)[i] * w, 0.f), (float)w);
-            xyxy[3] = fminf(fmaxf(PLANE(pp, BOTTOM)[i] * h, 0.f), (float)h);
+            xyxy[0] = PLANE(pp, LEFT)[i] * w;
+            xyxy[1] = PLANE(pp, TOP)[i] * h;
+            xyxy[2] = PLANE(pp, RIGHT)[i] * w;
+            xyxy[3] = PLANE(pp, BOTTOM)[i] * h;
+            if (!pp->unclipped) {
+                xyxy[0] = fminf(fmaxf(xyxy[0], 0.f), (float)w);
+                xyxy[1] = fminf(fmaxf(xyxy[1], 0.f), (float)h);
+                xyxy[2] = fminf(fmaxf(xyxy[2], 0.f), (float)w);
+                xyxy[3] = fminf(fmaxf(xyxy[3], 0.f), (float)h);
+            }
         }
     }
     if (sort_by_confidence(pp, first, pp->res_count)) return -1;

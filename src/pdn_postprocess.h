@@ -11,6 +11,7 @@ typedef struct {
     int yolo_layers;
     int nms_kind;
     float beta_nms;
+    int unclipped;            /* 1: boxes as darknet decodes them, which may reach past the image (its mAP's view) */
     detection *dets;          /* darknet's decoded candidates of one image */
     int dets_capacity;
     int *class_start;         /* classes + 1 offsets into the pair arrays */

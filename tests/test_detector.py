@@ -60,6 +60,26 @@ def test_boxes_follow_the_image_size(detector, sample_image):
     assert big_dets.image_size == (image.shape[1], image.shape[0])
 
 
+@pytest.mark.parametrize("backend", ["darknet", pytest.param("opencv", marks=pytest.mark.skipif(
+    not hasattr(getattr(cv2, "dnn", None), "readNetFromDarknet"), reason="OpenCV 5 has no darknet importer"))])
+def test_unclipped_boxes_are_darknets_and_clip_to_the_default(yolo_cfg, yolo_weights, sample_image, backend):
+    """clip=False: boxes as darknet decodes them (its mAP scores those); the default clips them to the image."""
+    outside = 0
+    with Detector(yolo_cfg, yolo_weights, names="coco", device="cpu", backend=backend) as clipped, \
+            Detector(yolo_cfg, yolo_weights, names="coco", device="cpu", backend=backend, clip=False) as raw:
+        assert clipped.clip and not raw.clip
+        for name in ("giraffe.jpg", "horses.jpg", "dog.jpg"):
+            image = cv2.imread(str(sample_image(name)))
+            h, w = image.shape[:2]
+            a, b = clipped.detect(image), raw.detect(image)
+            assert len(a) == len(b) > 0
+            assert ((a.xyxy >= 0) & (a.xyxy <= [w, h, w, h])).all()
+            np.testing.assert_allclose(np.clip(b.xyxy, 0, [w, h, w, h]), a.xyxy, atol=1e-3)
+            np.testing.assert_array_equal(a.confidence, b.confidence)
+            outside += int(((b.xyxy[:, :2] < 0) | (b.xyxy[:, 2:] > [w, h])).any(axis=1).sum())
+    assert outside >= 2  # the giraffe's and a horse's boxes reach past the frame
+
+
 def test_grey_bgra_and_non_contiguous_images(detector, sample_image):
     image = cv2.imread(str(sample_image("person.jpg")))
     reference = detector.detect(image)

@@ -75,6 +75,25 @@ def test_training_from_scratch_learns(dataset, tmp_path):
     assert set(trained.per_class) == set(dataset.classes)
 
 
+def test_darknet_map_and_the_python_cross_check_agree_on_a_fixed_model(tmp_path):
+    """The bundled demo model on freshly rendered stills: darknet's validate_detector_map and the independent
+    Python computation agree to a tenth of a point overall and a point per class (a fixed model, so no
+    training noise; the end-to-end training test allows 1 point on a freshly trained one).  Also: evaluate() takes
+    an inference cfg (batch=1)."""
+    from pydarknet.demo import demo_model, generate_demo_dataset
+
+    model = demo_model()
+    ds = generate_demo_dataset(tmp_path / "ds", n_images=100, seed=11, split=(0.2, 0.8), negatives=0.1)
+    cfg = tmp_path / "demo.cfg"
+    cfg.write_text(model.cfg.read_text())
+    result = evaluate(ds.data_file, cfg, model.weights, cross_check=True)
+    assert result.map > 0.5, result.summary()
+    assert result.disagreement < 0.1, result.summary()
+    python_ap = {ds.classes[c.class_id]: c.ap for c in result.python.per_class}
+    for name, ap in result.per_class.items():
+        assert abs(ap - python_ap[name]) < 0.01, (name, result.summary())
+
+
 def test_cfg_classes_must_match_the_data(dataset, tmp_path):
     cfg = tiny_cfg(tmp_path / "three.cfg", classes=3)      # the Cfg object make_cfg returns works as well as a path
     with pytest.raises(ConfigError, match="three.cfg"):
