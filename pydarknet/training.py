@@ -148,13 +148,15 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
 
     report = check_dataset(data, plot_file=False, verify_images=False, progress=False)
     if need_valid and "valid" not in options:
-        raise DatasetError("has no valid= list, needed to measure mAP during training (map_every)", path=data)
+        raise DatasetError("has no valid= list, needed to measure mAP" + (" during training (map_every)"
+                                                                             if training else ""), path=data)
     if training and report.images.get("train", 0) == 0 and not report.errors:
         raise DatasetError("the train list is empty: nothing to train on", path=resolve_data_path(options["train"], data))
     if report.errors:
         shown = "\n  ".join(str(p) for p in report.errors[:10])
         more = f"\n  ... and {len(report.errors) - 10} more" if len(report.errors) > 10 else ""
-        raise DatasetError(f"is not ready for training ({len(report.errors)} problem(s)):\n  {shown}{more}", path=data)
+        raise DatasetError(f"is not ready for {'training' if training else 'evaluation'} ({len(report.errors)} "
+                           f"problem(s)):\n  {shown}{more}", path=data)
 
     network = read_cfg(cfg_path)
     validate_cfg(network, classes=classes, training=training)
