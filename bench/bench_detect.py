@@ -9,7 +9,8 @@ The correctness gate: on identical pixels, Detector.detect must give darknet's o
 boxes within IoU 0.98 and confidences within 0.01); a speed figure is reported as valid only when it does.
 
     python bench/bench_detect.py                      # yolov3-tiny (real COCO weights), dog.jpg
-    python bench/bench_detect.py --heavy              # untrained yolov4-tiny, thousands of candidates
+    python bench/bench_detect.py --heavy darknet-init                              # untrained yolov4-tiny
+    python bench/bench_detect.py --heavy darknet-init --cfg darknet/cfg/yolov4.cfg --batches 1,4   # yolov4
 """
 from __future__ import annotations
 
@@ -96,14 +97,17 @@ def tied(reference) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", type=Path, default=MODELS / "yolov3-tiny.cfg")
+    parser.add_argument("--cfg", type=Path, default=None,
+                        help="default: yolov3-tiny (real COCO weights); with --heavy: darknet/cfg/yolov4-tiny.cfg "
+                             "(any darknet cfg works there, e.g. darknet/cfg/yolov4.cfg)")
     parser.add_argument("--weights", type=Path, default=MODELS / "yolov3-tiny.weights")
     parser.add_argument("--names", type=Path, default=MODELS / "coco.names")
     parser.add_argument("--image", type=Path, default=DARKNET / "data" / "dog.jpg")
     parser.add_argument("--heavy", choices=["darknet-init", "unit-variance"], default=None,
-                        help="untrained yolov4-tiny 416: 'darknet-init' is darknet's own initialisation (batch-norm "
-                             "variance 0: saturated outputs, thousands of boxes at confidence 1.0, many without area); 'unit-variance' gives every box ~0.25 for every class: 100k+ boxes "
-                             "through NMS, a stress test")
+                        help="an untrained network (yolov4-tiny 416 unless --cfg), speed only: 'darknet-init' is "
+                             "darknet's own initialisation (batch-norm variance 0: saturated outputs, thousands of "
+                             "boxes at confidence 1.0, many without area); 'unit-variance' gives every box ~0.25 for "
+                             "every class: 100k+ boxes through NMS, a stress test")
     parser.add_argument("--thresh", type=float, default=None)
     parser.add_argument("--batches", default="1,4,8,16,32")
     parser.add_argument("--device", default=None)
@@ -115,16 +119,17 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_detect_"))
     if args.heavy:
-        args.cfg = DARKNET / "cfg" / "yolov4-tiny.cfg"
-        args.weights = workdir / f"yolov4-tiny-untrained-{args.heavy}.weights"
+        args.cfg = args.cfg or DARKNET / "cfg" / "yolov4-tiny.cfg"
+        args.weights = workdir / f"{args.cfg.stem}-untrained-{args.heavy}.weights"
         ffi, lib = pydarknet._native.load()
         unit_variance = int(args.heavy == "unit-variance")
         if lib.pdn_write_initial_weights(str(args.cfg).encode(), str(args.weights).encode(), 1, unit_variance) != 0:
             raise SystemExit(pydarknet._native.last_error())
         thresh = 0.25 if args.thresh is None else args.thresh
     else:
+        args.cfg = args.cfg or MODELS / "yolov3-tiny.cfg"
         thresh = 0.25 if args.thresh is None else args.thresh
-    name = args.name or (f"detect_heavy_{args.heavy}" if args.heavy else "detect")
+    name = args.name or (f"detect_heavy_{args.heavy}_{args.cfg.stem}" if args.heavy else "detect")
     batches = [int(b) for b in args.batches.split(",") if b]
 
     image = cv2.imread(str(args.image))
