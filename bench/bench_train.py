@@ -60,14 +60,14 @@ def steady_rate(stamps: dict, max_batches: int) -> float:
 def run_train(data: Path, cfg: Path, gpus, backup: Path, darknet_gemm: bool = False):
     started = time.perf_counter()
     stamps = {}
-    saved = os.environ.get("PYDARKNET_BLAS")
+    saved = dict(os.environ)
     if darknet_gemm:
         os.environ["PYDARKNET_BLAS"] = "0"    # read by the child when it loads the library
     try:
         process = iter_train(data, cfg, gpus=gpus, clear=True, backup=backup)
     finally:
-        if darknet_gemm:
-            os.environ.pop("PYDARKNET_BLAS") if saved is None else os.environ.__setitem__("PYDARKNET_BLAS", saved)
+        os.environ.clear()
+        os.environ.update(saved)
     with process:
         for event in process:
             if isinstance(event, IterationEvent):
