@@ -143,8 +143,15 @@ def format_label_lines(class_ids, yolo_boxes) -> str:
                    for c, b in zip(class_ids, np.asarray(yolo_boxes, dtype=np.float64).reshape(-1, 4)))
 
 
+def write_lf_text(path: PathLike, text: str) -> None:
+    """Write UTF-8 text with LF line endings on every platform (darknet's readers; Path.write_text's newline=
+    argument needs Python 3.10)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
 def write_data_file(path: PathLike, classes: int, train: PathLike, valid: PathLike, names: PathLike,
                     backup: PathLike) -> None:
     lines = [f"classes = {classes}", f"train = {os.fspath(train)}", f"valid = {os.fspath(valid)}",
              f"names = {os.fspath(names)}", f"backup = {os.fspath(backup)}"]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+    write_lf_text(path, "\n".join(lines) + "\n")

@@ -29,7 +29,7 @@ from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..errors import DatasetError
 from .classes import ClassSpec, resolve_classes
 from .darknet_format import (format_label_lines, label_path_for, parse_label_text, read_data_file,
-                             read_image_list, read_names, resolve_data_path, write_data_file)
+                             read_image_list, read_names, resolve_data_path, write_data_file, write_lf_text)
 from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image
@@ -162,10 +162,8 @@ def write_darknet_dataset(
         for item, valid in zip(prepared, is_valid):
             lists["valid" if valid else "train"].append(str(images_dir / item.output_name))
         for split_name in SPLITS:
-            (staging / f"{split_name}.txt").write_text(
-                "".join(path + "\n" for path in lists[split_name]), encoding="utf-8", newline="\n")
-        (staging / "obj.names").write_text("".join(name + "\n" for name in class_names), encoding="utf-8",
-                                           newline="\n")
+            write_lf_text(staging / f"{split_name}.txt", "".join(path + "\n" for path in lists[split_name]))
+        write_lf_text(staging / "obj.names", "".join(name + "\n" for name in class_names))
         write_data_file(staging / "obj.data", len(class_names), out_dir / "train.txt", out_dir / "valid.txt",
                         out_dir / "obj.names", out_dir / "backup")
 
@@ -254,7 +252,7 @@ def _write_images_and_labels(prepared: List[_Prepared], images_dir: Path, link: 
         yolo = xyxy_to_yolo(item.boxes, item.sample.width, item.sample.height)
         label_file = label_path_for(destination)
         assert label_file is not None  # output names always carry a darknet image extension
-        label_file.write_text(format_label_lines(item.class_ids, yolo), encoding="utf-8", newline="\n")
+        write_lf_text(label_file, format_label_lines(item.class_ids, yolo))
     stats.images_written = len(prepared)
     stats.images_reencoded = len(to_reencode)
     stats.hardlinks_copied = methods["copy"] if link == "hardlink" else 0
