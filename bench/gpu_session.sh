@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session on a lent machine (the workplace's `device` tool runs this from the repository root with the
-# darknet submodule, .device/models (the test weights) and .whl (cffi wheels) carried; $OUT comes back).
+# darknet submodule, .device/models (the test weights) and .whl (cffi wheels) carried, both made by
+# bench/prepare_gpu_carry.sh; $OUT comes back).
 #   bench/gpu_session.sh build test bench      # any of: build test bench heavy video memory train
 # Builds pydarknet with CUDA + cuDNN (from the nvidia-cudnn wheel) + FP16 for the GPU present, prints the
 # doctor's report, runs the test suite, and runs the benchmarks, logging everything under $OUT.
