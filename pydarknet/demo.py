@@ -343,10 +343,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="pydarknet")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["demo", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    """``pydarknet demo ...`` (``python -m pydarknet.demo``)."""
+    from .cli import main as pydarknet_main
+
+    return pydarknet_main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -130,10 +130,10 @@ def run_video(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="pydarknet")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["video", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    """``pydarknet video ...`` (``python -m pydarknet.video.cli``)."""
+    from ..cli import main as pydarknet_main
+
+    return pydarknet_main(["video", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
