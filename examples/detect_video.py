@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from pydarknet import Detector
-from pydarknet.demo import demo_model
+from pydarknet.demo import model_files_or_demo
 from pydarknet.video import analyze_video, detector_threshold
 
 
@@ -32,10 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
     args = parser.parse_args(argv)
 
-    if args.cfg is None:
-        model = demo_model()
-        args.cfg, args.weights, args.names = model.cfg, model.weights, model.names
-    elif args.weights is None or args.names is None:
+    try:
+        args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
+    except ValueError:
         parser.error("--cfg needs --weights and --names")
     stem = Path(args.video).with_suffix("")
     outputs = {"out": args.out or f"{stem}.annotated.mp4", "jsonl": args.jsonl or f"{stem}.detections.jsonl",

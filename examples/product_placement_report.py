@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from pydarknet import Detector
-from pydarknet.demo import demo_model, make_demo_clip
+from pydarknet.demo import make_demo_clip, model_files_or_demo
 from pydarknet.video import analyze_video, detector_threshold
 
 
@@ -31,10 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
     args = parser.parse_args(argv)
 
-    if args.cfg is None:
-        model = demo_model()
-        args.cfg, args.weights, args.names = model.cfg, model.weights, model.names
-    elif args.weights is None or args.names is None:
+    try:
+        args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
+    except ValueError:
         parser.error("--cfg needs --weights and --names")
     truth = None
     if args.video is None:

@@ -30,7 +30,7 @@ from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, ma
 
 __all__ = ["DEMO_SEED", "DEMO_BRANDS", "CLIP_SIZE", "CLIP_FPS", "CLIP_SECONDS", "DEMO_LOOK", "MODEL_DIR",
            "demo_brands", "demo_schedule", "make_demo_clip", "render_demo_image", "generate_demo_dataset",
-           "DemoModel", "demo_model", "DemoResult", "run_demo", "compare_with_truth", "register", "main"]
+           "DemoModel", "demo_model", "model_files_or_demo", "DemoResult", "run_demo", "compare_with_truth", "register", "main"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Tuple[int, int]
@@ -178,6 +178,18 @@ def demo_model(folder: Optional[PathLike] = None) -> DemoModel:
     info_file = folder / "demo.json"
     info = json.loads(info_file.read_text()) if info_file.is_file() else {}
     return DemoModel(folder, files["cfg"], files["weights"], files["names"], info)
+
+
+def model_files_or_demo(cfg: Optional[PathLike] = None, weights: Optional[PathLike] = None,
+                        names: Optional[PathLike] = None) -> Tuple[PathLike, PathLike, PathLike]:
+    """``(cfg, weights, names)`` as given, or the bundled demo detector's when no cfg is given (the examples'
+    default).  A cfg without its weights and names is a ``ValueError``."""
+    if cfg is None:
+        model = demo_model()
+        return model.cfg, model.weights, model.names
+    if weights is None or names is None:
+        raise ValueError(f"{cfg}: a cfg needs its weights and class names too")
+    return cfg, weights, names
 
 
 def compare(truth: ClipTruth, brands: Sequence) -> List[Dict]:

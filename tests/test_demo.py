@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pydarknet.demo import (CLIP_SIZE, DEMO_THRESH, MODEL_DIR, demo_brands, demo_model, demo_schedule,
-                            make_demo_clip, run_demo)
+                            make_demo_clip, model_files_or_demo, run_demo)
 from pydarknet.video import analyze_video
 from pydarknet.video.tracking import iou_matrix
 
@@ -171,6 +171,16 @@ def test_examples_have_help(script):
     finished = _run(script, "--help", timeout=120)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.startswith("usage:") and "--" in finished.stdout
+
+
+def test_examples_default_to_the_demo_model_and_refuse_a_cfg_alone():
+    model = demo_model()
+    assert model_files_or_demo() == (model.cfg, model.weights, model.names)
+    assert model_files_or_demo("a.cfg", "a.weights", "a.names") == ("a.cfg", "a.weights", "a.names")
+    with pytest.raises(ValueError, match="a.cfg"):
+        model_files_or_demo("a.cfg", "a.weights")
+    finished = _run(REPO / "examples" / "detect_video.py", "clip.mp4", "--cfg", "a.cfg", timeout=120)
+    assert finished.returncode == 2 and "--cfg needs --weights and --names" in finished.stderr
 
 
 def test_all_four_examples_exist():
