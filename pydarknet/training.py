@@ -86,9 +86,9 @@ class TrainingRun:
 
 # --- checks before darknet sees anything ------------------------------------------------------------------
 def _cfg_base(cfg: Path) -> str:
-    """darknet's basecfg(): the cfg's file name without its extension; weights are named after it."""
-    name = cfg.name
-    return name.rsplit(".", 1)[0] if "." in name else name
+    """darknet's basecfg(): the cfg's file name up to its first dot (``model_v1.5.cfg`` -> ``model_v1``);
+    darknet names the weights it saves after it."""
+    return cfg.name.split(".", 1)[0]
 
 
 def _check_gpus(gpus: Optional[Sequence[int]]) -> List[int]:
@@ -187,11 +187,11 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
 
 
 def _map_epochs(map_every: int, network, n_train: int) -> int:
-    """darknet measures mAP every `mAP_epochs` epochs (at least every 100 iterations): the epochs closest to
-    map_every iterations."""
+    """darknet measures mAP every ``mAP_epochs * n_train / batch`` iterations (at least every 100): the whole
+    number of epochs closest to map_every iterations.  An epoch can be under one iteration (fewer images than a
+    batch), so this is not map_every / max(1, iterations per epoch)."""
     batch = network.net.get_int("batch", 64) or 64
-    iterations_per_epoch = max(1.0, n_train / batch)
-    return max(1, round(map_every / iterations_per_epoch))
+    return max(1, round(map_every * batch / max(1, n_train)))
 
 
 # --- the child process and its events ----------------------------------------------------------------------
@@ -201,7 +201,7 @@ class TrainingProcess:
     Closing it early (``close()``, leaving a ``with`` block, or Ctrl-C while iterating) asks the child to save
     its weights and stop, and waits for it."""
 
-    def __init__(self, args: dict, run: TrainingRun, log_file: Path, start_iteration: int = 0):
+    def __init__(self, args: dict, run: TrainingRun, log_file: Path):
         self.run = run
         self._parser = TrainingLogParser()
         self._tail: Deque[str] = deque(maxlen=60)
@@ -219,7 +219,6 @@ class TrainingProcess:
         self._process = subprocess.Popen([sys.executable, "-m", "pydarknet._child", "train", json.dumps(args)],
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                          **popen_kwargs)
-        self.start_iteration = start_iteration
 
     @property
     def pid(self) -> int:
@@ -248,6 +247,9 @@ class TrainingProcess:
                 yield event
         except KeyboardInterrupt:
             self.run.interrupted = True
+            self.close()
+            raise
+        except GeneratorExit:   # the consumer stopped iterating: do not leave darknet training unwatched
             self.close()
             raise
         self._finish()
@@ -296,7 +298,12 @@ class TrainingProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-        drain.join(5)
+        except KeyboardInterrupt:   # a second Ctrl-C while darknet saves: stop it now, never leave it running
+            self._process.kill()
+            self._process.wait()
+            raise
+        finally:
+            drain.join(5)
 
     def _drain(self) -> None:
         stream = self._process.stdout
@@ -437,9 +444,15 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
             elif bar is not None and isinstance(event, MapEvent):
                 bar.write(f"iteration {event.iteration}: mAP@{event.iou_thresh:.2f} = {event.map:.2%}")
     except KeyboardInterrupt:
+        process.close()       # the child saves <cfg>_interrupted.weights and stops
         if bar is not None:
-            bar.write("interrupted: darknet saved its weights; resume with resume=True")
+            saved = process.run.weights.get("interrupted")
+            bar.write(f"interrupted: darknet saved {saved}; resume with resume=True" if saved
+                      else "interrupted before darknet saved any weights")
     finally:
-        if bar is not None:
-            bar.close()
+        try:
+            process.close()   # a no-op after a finished run; a callback's exception must not leave darknet running
+        finally:
+            if bar is not None:
+                bar.close()
     return process.run

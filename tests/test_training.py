@@ -174,6 +174,78 @@ def test_interrupted_run_resumes_where_it_stopped(dataset, tmp_path):
     assert iterations[-1] == 40 and iterations[:12] == list(range(1, 13)), "history continues across the stop"
 
 
+def _children_training(cfg) -> list:
+    """Our training children (``python -m pydarknet._child train ...``) still alive for this cfg."""
+    alive = []
+    for proc in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{proc}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            with open(f"/proc/{proc}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if "pydarknet._child" in cmdline and str(cfg) in cmdline and state != "Z":
+            alive.append(int(proc))
+    return alive
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="looks for the child in /proc")
+def test_a_callback_that_raises_stops_the_child(dataset, tmp_path):
+    cfg = tmp_path / "callback.cfg"
+    tiny_cfg(cfg, max_batches=400)
+
+    def callback(event):
+        if isinstance(event, IterationEvent) and event.iteration == 3:
+            raise RuntimeError("the caller's own bug")
+
+    with pytest.raises(RuntimeError, match="the caller's own bug"):
+        train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup", progress=False, callback=callback)
+    assert not _children_training(cfg), "darknet must not keep training after train() has returned"
+    assert (tmp_path / "backup" / "callback_interrupted.weights").exists(), "stopped cleanly, weights saved"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="looks for the child in /proc")
+def test_leaving_the_event_loop_stops_the_child(dataset, tmp_path):
+    cfg = tmp_path / "leave.cfg"
+    tiny_cfg(cfg, max_batches=400)
+    process = iter_train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup")
+    events = iter(process)
+    for event in events:
+        if isinstance(event, IterationEvent) and event.iteration == 3:
+            break
+    events.close()          # what dropping the loop's iterator does
+    assert process.run.interrupted and process.run.returncode == 0
+    assert not _children_training(cfg)
+
+
+@pytest.mark.parametrize("n_train, epochs", [(8, 800), (16, 400), (1600, 4), (6400, 1)])
+def test_map_every_becomes_the_epochs_darknet_counts_in(tmp_path, n_train, epochs):
+    """darknet measures mAP every mAP_epochs * n_train / batch iterations (detector.c); batch is 16 here."""
+    from pydarknet.training import _map_epochs
+    network = tiny_cfg(tmp_path / "m.cfg")
+    assert _map_epochs(400, network, n_train) == epochs
+    assert abs(epochs * n_train / 16 - 400) <= 0.5 * n_train / 16 or epochs == 1
+
+
+def test_weights_are_found_under_darknets_name_for_a_dotted_cfg(dataset, tmp_path):
+    """darknet names weights after the cfg's name up to its FIRST dot (basecfg): model_v1.5.cfg -> model_v1_*."""
+    cfg = tmp_path / "model_v1.5.cfg"
+    tiny_cfg(cfg, max_batches=400)
+    backup = tmp_path / "backup"
+    process = iter_train(dataset.data_file, cfg, gpus=[], backup=backup)
+    for event in process:
+        if isinstance(event, IterationEvent) and event.iteration >= 3:
+            process.close()
+            break
+    assert process.run.weights["interrupted"] == backup / "model_v1_interrupted.weights"
+    assert process.run.weights["interrupted"].exists()
+    resumed = iter_train(dataset.data_file, cfg, gpus=[], backup=backup, resume=True)
+    with resumed:
+        first = next(e for e in resumed if isinstance(e, IterationEvent))
+    assert first.iteration == process.run.stopped_at + 1
+
+
 def test_resume_with_nothing_to_resume(dataset, tmp_path):
     cfg = tmp_path / "fresh.cfg"
     tiny_cfg(cfg)
