@@ -5,6 +5,7 @@
  */
 #include "pdn_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -166,6 +167,10 @@ static int check_weights_size(const char *path, const pdn_guard *g, int64_t *siz
         return -1;
     }
     *size_out = (int64_t)st.st_size;
+#if !PDN_EXIT_GUARD
+    (void)g;
+    return 0;   /* the bytes read are counted by the link-time fread wrapper (pdn_guard.c), only where it exists */
+#endif
     if (g->fread_got < g->fread_requested) {
         pdn_set_error(PDN_ERR_WEIGHTS,
                       "weights file %s is truncated: it ends after %lld bytes, before the cfg's layers were all "
@@ -182,6 +187,20 @@ static int check_weights_size(const char *path, const pdn_guard *g, int64_t *siz
         return -1;
     }
     return 0;
+}
+
+/* The most floats any one layer of the network holds per image (its input or output).  darknet sizes its
+ * buffers as int (batch * outputs): past INT_MAX the size wraps around and darknet writes beyond what it got. */
+static int64_t largest_layer_floats(const network *net)
+{
+    int64_t largest = net->inputs;
+    int i;
+    for (i = 0; i < net->n; ++i) {
+        const layer *l = &net->layers[i];
+        if (l->outputs > largest) largest = l->outputs;
+        if (l->inputs > largest) largest = l->inputs;
+    }
+    return largest;
 }
 
 PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *weights_path, int batch, int gpu,

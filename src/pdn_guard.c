@@ -118,6 +118,9 @@ void __real_exit(int status);
 void __real_error(const char *msg, const char *filename, const char *funcname, int line);
 void __real_file_error(const char *s);
 size_t __real_fread(void *ptr, size_t size, size_t n, FILE *stream);
+void *__real_xmalloc_location(size_t size, const char *filename, const char *funcname, int line);
+void *__real_xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line);
+void *__real_xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line);
 
 void __wrap_exit(int status)
 {
@@ -147,6 +150,39 @@ void __wrap_file_error(const char *s)
         guard_fail(PDN_ERR_FILE, message);
     }
     __real_file_error(s);
+}
+
+/* darknet's checked allocations (xmalloc/xcalloc/xrealloc) report failure through an error() call inside utils.c,
+ * which the link-time wrap cannot reach: check here, so running out of memory is a MemoryError, not "bad cfg". */
+static void allocation_failed(const char *what, size_t bytes, const char *filename, const char *funcname, int line)
+{
+    char message[512];
+    /* darknet computes sizes in int: a negative one arrives here as an absurd size_t */
+    snprintf(message, sizeof message, "out of memory: darknet's %s of %zu bytes failed%s (darknet %s:%d, %s())", what,
+             bytes, bytes > ((size_t)1 << 48) ? ", a size that overflowed: the network's layers are too large" : "",
+             base_name(filename), line, funcname);
+    guard_fail(PDN_ERR_MEMORY, message);
+}
+
+void *__wrap_xmalloc_location(size_t size, const char *filename, const char *funcname, int line)
+{
+    void *ptr = malloc(size);
+    if (!ptr && current_guard) allocation_failed("malloc", size, filename, funcname, line);
+    return ptr ? ptr : __real_xmalloc_location(size, filename, funcname, line);
+}
+
+void *__wrap_xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line)
+{
+    void *ptr = calloc(nmemb, size);
+    if (!ptr && current_guard) allocation_failed("calloc", nmemb * size, filename, funcname, line);
+    return ptr ? ptr : __real_xcalloc_location(nmemb, size, filename, funcname, line);
+}
+
+void *__wrap_xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line)
+{
+    void *grown = realloc(ptr, size);
+    if (!grown && current_guard) allocation_failed("realloc", size, filename, funcname, line);
+    return grown ? grown : __real_xrealloc_location(ptr, size, filename, funcname, line);
 }
 
 size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *stream)

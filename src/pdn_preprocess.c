@@ -42,6 +42,9 @@ void pdn_frame_geometry_init(pdn_frame_geometry *g, int w, int h, int netw, int 
             g->th = neth;
             g->tw = (w * neth) / h;
         }
+        /* a strip of an image (1000x2, say) would round to 0 rows: keep at least one */
+        if (g->tw < 1) g->tw = 1;
+        if (g->th < 1) g->th = 1;
         g->ox = (netw - g->tw) / 2;
         g->oy = (neth - g->th) / 2;
     } else {
@@ -49,9 +52,10 @@ void pdn_frame_geometry_init(pdn_frame_geometry *g, int w, int h, int netw, int 
         g->th = neth;
         g->ox = g->oy = 0;
     }
-    /* darknet's resize_image() scales */
-    g->w_scale = (float)(w - 1) / (g->tw - 1);
-    g->h_scale = (float)(h - 1) / (g->th - 1);
+    /* darknet's resize_image() scales; one target row or column samples the first (darknet divides by 0 there,
+     * and 0 * inf = NaN would index far outside the image) */
+    g->w_scale = g->tw > 1 ? (float)(w - 1) / (g->tw - 1) : 0.f;
+    g->h_scale = g->th > 1 ? (float)(h - 1) / (g->th - 1) : 0.f;
 }
 
 typedef struct {

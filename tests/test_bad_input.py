@@ -170,6 +170,20 @@ def test_bad_batch_size(files, batch_size):
         Detector(files.cfg, files.weights, batch_size=batch_size)
 
 
+def test_batch_too_large_for_darknets_int_sizes(files):
+    """darknet sizes buffers as int batch * outputs: batch 800 of yolov3-tiny at 416 would wrap around and write
+    past its buffers; it is refused before darknet allocates anything."""
+    with expect(ValueError, "yolov3-tiny.cfg", "batch 800 is too large", "batch <= 775"):
+        Detector(files.cfg, files.weights, batch_size=800, backend="darknet")
+
+
+def test_network_too_large_to_allocate(files):
+    """darknet's failed calloc is a MemoryError naming the cfg, not 'darknet rejected the cfg'."""
+    cfg = files.cfg_with("width=416\nheight=416", "width=200000\nheight=200000")
+    with expect(MemoryError, "edited.cfg", "out of memory", "overflowed"):
+        Detector(cfg, files.weights, backend="darknet")
+
+
 @pytest.mark.parametrize("device", ["tpu", "cuda:x", -2])
 def test_bad_device(files, device):
     with pytest.raises(ValueError, match="device"):
@@ -230,6 +244,17 @@ def test_empty_array(detector, shape):
 def test_not_an_image_at_all(detector):
     with pytest.raises(TypeError, match="numpy array or a file path"):
         detector.detect([[1, 2, 3]])
+
+
+@pytest.mark.parametrize("letterbox", [True, False])
+@pytest.mark.parametrize("shape", [(1, 416, 3), (2, 1000, 3), (1000, 1, 3), (1, 1, 3)])
+def test_strip_shaped_images(files, shape, letterbox):
+    """Letterboxed to 416, a 1000x2 image is 0 rows high and a 416x1 one is 1 row: darknet's resize divides by
+    zero there, which once indexed far outside the image (a segfault).  They detect like any image now."""
+    with Detector(files.cfg, files.weights, letterbox=letterbox, backend="darknet") as det:
+        found = det.detect(np.full(shape, 128, np.uint8))
+    height, width = shape[:2]
+    assert ((found.xyxy >= 0) & (found.xyxy <= [width, height, width, height])).all()
 
 
 @pytest.mark.parametrize("kwargs", [{"thresh": 1.0}, {"thresh": -0.1}, {"nms": 1.5}, {"thresh": float("nan")}])
