@@ -149,7 +149,13 @@ def raise_last_error(action: str, cfg: Optional[os.PathLike] = None, weights: Op
     if kind == ERR_INPUT:
         raise ValueError(f"{action}: {message}")
     if kind == ERR_CUDA:
-        raise CudaError(f"{action}: CUDA failed", darknet_message=message)
+        hint = ""
+        if build_info()["cuda"] and not cuda_devices():
+            # darknet's CUDA builds allocate GPU buffers while parsing any network, even one meant for the CPU
+            hint = (": this pydarknet was built with CUDA, which needs a working NVIDIA driver and GPU even for "
+                    "device='cpu', and none is usable here; on this machine install a CPU build (pip install . -C "
+                    "cmake.define.PYDARKNET_CUDA=OFF)")
+        raise CudaError(f"{action}: CUDA failed{hint}", darknet_message=message)
     if kind == ERR_WEIGHTS:
         raise WeightsError(f"{action}: {first_line}", path=weights, darknet_message=details)
     if kind == ERR_CONFIG:
@@ -157,6 +163,16 @@ def raise_last_error(action: str, cfg: Optional[os.PathLike] = None, weights: Op
     if kind == ERR_FILE:
         raise DarknetError(f"{action}: {first_line}", darknet_message=details)
     raise DarknetError(f"{action} failed", darknet_message=message)
+
+
+def cpu_unsupported_in_cuda_build(what: str) -> str:
+    """Why `what` cannot run on the CPU here: darknet compiles its CPU training buffers and the CPU forward's [yolo]
+    activations only into CPU builds (detection works around that in src/pdn_api.c; training cannot)."""
+    visible = len(cuda_devices())
+    return (f"{what} runs on a GPU in CUDA builds of pydarknet (darknet's CPU code for it exists only in CPU "
+            f"builds), and {'the CPU was asked for' if visible else 'no GPU is visible'}: "
+            f"{'use a GPU, or ' if visible else ''}install a CPU build (pip install . -C "
+            f"cmake.define.PYDARKNET_CUDA=OFF) for the CPU")
 
 
 def build_info() -> Dict:

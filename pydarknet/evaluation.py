@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from .errors import DarknetError
+from .errors import CudaError, DarknetError
 from .training_log import MapEvent, TrainingLogParser
 
 PathLike = Union[str, os.PathLike]
@@ -152,7 +152,8 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     if letterbox is None:
         letterbox = bool(network.net.get_int("letter_box", 0))
     gpu = _resolve_device(device)
-    _native.load()
+    if gpu < 0 and _native.build_info()["cuda"]:
+        raise CudaError(_native.cpu_unsupported_in_cuda_build("darknet's mAP (validate_detector_map)"))
     result = _darknet_map(child_data, cfg_path.absolute(), Path(weights).absolute(), iou_thresh, conf_thresh,
                           map_points, letterbox, gpu)
     if cross_check:

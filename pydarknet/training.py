@@ -94,12 +94,15 @@ def _cfg_base(cfg: Path) -> str:
 def _check_gpus(gpus: Optional[Sequence[int]]) -> List[int]:
     from . import _native
 
+    cuda_build = _native.build_info()["cuda"]
     if gpus is None:
-        return [0] if _native.build_info()["cuda"] and _native.cuda_devices() else []
+        gpus = [0] if cuda_build and _native.cuda_devices() else []
     gpus = [int(g) for g in gpus]
     if not gpus:
+        if cuda_build:
+            raise CudaError(_native.cpu_unsupported_in_cuda_build("training"))
         return []
-    if not _native.build_info()["cuda"]:
+    if not cuda_build:
         raise CudaError(f"GPUs {gpus} were requested, but this pydarknet was built without CUDA "
                         f"({_native.build_info()['notes']}); pass gpus=[] to train on the CPU")
     visible = len(_native.cuda_devices())
@@ -408,8 +411,8 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
         cfg: the network cfg file, or the saved Cfg that :func:`pydarknet.make_cfg` returns; its classes must
             match the data's.
         pretrained: starting weights (e.g. darknet's yolov4-tiny.conv.29), or None to start from scratch.
-        gpus: CUDA devices, e.g. [0] or [0, 1] (darknet's own multi-GPU); [] trains on the CPU; None: GPU 0
-            when available.
+        gpus: CUDA devices, e.g. [0] or [0, 1] (darknet's own multi-GPU); [] trains on the CPU (CPU builds
+            only: darknet's CUDA builds lack its CPU training code); None: GPU 0 when available.
         map_every: measure mAP@iou_thresh on the valid list about every this many iterations (darknet rounds
             to whole epochs, at least 100 iterations, not before burn_in) and keep the best weights.
         clear: restart the iteration count of `pretrained` weights from 0.

@@ -244,6 +244,27 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         free(d);
         return NULL;
     }
+    if (batch > 1) {
+        /* measure the layers at batch 1, parsed as for the CPU (no cuDNN set-up), before asking for batch N */
+        network probe;
+        int64_t per_image;
+#ifdef GPU
+        gpu_index = -1;
+#endif
+        probe = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+        per_image = largest_layer_floats(&probe);
+        free_network(probe);
+        if (per_image * batch > INT_MAX) {
+            pdn_guard_leave(&g);
+            if (!verbose) pdn_capture_end(&capture, NULL, 0);
+            unlock_loads();
+            pdn_set_error(PDN_ERR_INPUT, "%s: batch %d is too large for this network: a layer of %lld values per "
+                          "image needs batch <= %lld (darknet counts buffer sizes in 32-bit ints)", cfg_path, batch,
+                          (long long)per_image, (long long)(INT_MAX / per_image));
+            free(d);
+            return NULL;
+        }
+    }
 #ifdef GPU
     gpu_index = d->gpu;
     if (d->gpu >= 0) cuda_set_device(d->gpu);
@@ -313,6 +334,19 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         if (!d->net->workspace) {
             pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the CPU workspace");
             goto fail;
+        }
+        /* nor the buffer where mish/swish keep their inputs (convolutional_layer.c, shortcut_layer.c), which
+         * their CPU forward writes; free_layer() frees it */
+        for (i = 0; i < d->net->n; ++i) {
+            layer *l = &d->net->layers[i];
+            if ((l->type == CONVOLUTIONAL || l->type == SHORTCUT) && !l->activation_input &&
+                (l->activation == SWISH || l->activation == MISH || l->activation == HARD_MISH)) {
+                l->activation_input = (float *)calloc((size_t)l->batch * l->outputs, sizeof(float));
+                if (!l->activation_input) {
+                    pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating activation buffers");
+                    goto fail;
+                }
+            }
         }
     }
 #endif

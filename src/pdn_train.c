@@ -105,13 +105,14 @@ PDN_EXPORT int pdn_train_detector(const char *data_path, const char *cfg_path, c
     free(base);
 #ifdef GPU
     if (ngpus < 1) {
-        gpu_index = -1;            /* train on the CPU in a CUDA build */
-        gpus = cpu_only;
-        ngpus = 1;
-    } else {
-        gpu_index = gpus[0];
-        cuda_set_device(gpus[0]);
+        /* darknet compiles its CPU training buffers (delta, x, x_norm) only into CPU builds, and the CUDA build's
+         * training loop updates weights on the GPU: training on the CPU needs a CPU build */
+        fprintf(stderr, "pydarknet: this build has CUDA, and darknet's CUDA builds train on a GPU only\n");
+        return 2;
     }
+    (void)cpu_only;
+    gpu_index = gpus[0];
+    cuda_set_device(gpus[0]);
 #else
     if (ngpus > 0) {
         fprintf(stderr, "pydarknet: GPUs were requested, but this build has no CUDA\n");
@@ -133,8 +134,13 @@ PDN_EXPORT float pdn_validate_detector_map(const char *data_path, const char *cf
 {
     line_buffered_output();
 #ifdef GPU
+    if (gpu < 0) {
+        /* the CPU forward of a CUDA build skips the [yolo] activations and lacks mish/swish buffers */
+        fprintf(stderr, "pydarknet: this build has CUDA, and darknet's CUDA builds measure mAP on a GPU only\n");
+        return -1;
+    }
     gpu_index = gpu;
-    if (gpu >= 0) cuda_set_device(gpu);
+    cuda_set_device(gpu);
 #else
     if (gpu >= 0) {
         fprintf(stderr, "pydarknet: a GPU was requested, but this build has no CUDA\n");

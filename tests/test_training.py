@@ -12,13 +12,16 @@ import sys
 
 import pytest
 
-from pydarknet import ConfigError, DatasetError, TrainingError, evaluate, make_cfg, train
+from pydarknet import (ConfigError, CudaError, DatasetError, TrainingError, build_info, evaluate, make_cfg,
+                       train)
 from pydarknet.anchors import calc_anchors
 from pydarknet.synthetic import BrandSet, generate_dataset
 from pydarknet.training import iter_train
 from pydarknet.training_log import IterationEvent
 
 SIZE = 128
+# darknet's CUDA builds train on a GPU only (its CPU training code exists only in CPU builds)
+TRAIN_GPUS = [0] if build_info()["cuda"] else []
 
 
 def tiny_cfg(path, classes=2, max_batches=40, learning_rate=0.005):
@@ -54,7 +57,7 @@ def test_training_from_scratch_learns(dataset, tmp_path):
     tiny_cfg(cfg, max_batches=400)
     calc_anchors(dataset.data_file, n=6, out_cfg=cfg)
     events = []
-    run = train(dataset.data_file, cfg, gpus=[], progress=False, callback=events.append, backup=tmp_path / "backup")
+    run = train(dataset.data_file, cfg, gpus=TRAIN_GPUS, progress=False, callback=events.append, backup=tmp_path / "backup")
     assert run.finished and run.returncode == 0
     assert run.iterations == 400 and run.final_weights.exists()
     assert run.history_file.exists() and run.chart_file.exists()
@@ -97,7 +100,7 @@ def test_darknet_map_and_the_python_cross_check_agree_on_a_fixed_model(tmp_path)
 def test_cfg_classes_must_match_the_data(dataset, tmp_path):
     cfg = tiny_cfg(tmp_path / "three.cfg", classes=3)      # the Cfg object make_cfg returns works as well as a path
     with pytest.raises(ConfigError, match="three.cfg"):
-        train(dataset.data_file, cfg, gpus=[], progress=False, backup=tmp_path / "b")
+        train(dataset.data_file, cfg, gpus=TRAIN_GPUS, progress=False, backup=tmp_path / "b")
 
 
 def test_missing_image_list(dataset, tmp_path):
@@ -106,7 +109,7 @@ def test_missing_image_list(dataset, tmp_path):
     cfg = tmp_path / "tiny.cfg"
     tiny_cfg(cfg)
     with pytest.raises(DatasetError, match="nope.txt"):
-        train(data, cfg, gpus=[], progress=False)
+        train(data, cfg, gpus=TRAIN_GPUS, progress=False)
 
 
 def test_empty_image_list(dataset, tmp_path):
@@ -117,7 +120,7 @@ def test_empty_image_list(dataset, tmp_path):
     cfg = tmp_path / "tiny.cfg"
     tiny_cfg(cfg)
     with pytest.raises(DatasetError, match="empty"):
-        train(data, cfg, gpus=[], progress=False)
+        train(data, cfg, gpus=TRAIN_GPUS, progress=False)
 
 
 def test_label_with_class_id_out_of_range(dataset, tmp_path):
@@ -131,14 +134,14 @@ def test_label_with_class_id_out_of_range(dataset, tmp_path):
     cfg = tmp_path / "tiny.cfg"
     tiny_cfg(cfg)
     with pytest.raises(DatasetError, match="img.txt"):
-        train(data, cfg, gpus=[], progress=False)
+        train(data, cfg, gpus=TRAIN_GPUS, progress=False)
 
 
 def test_child_that_crashes_mid_training(dataset, tmp_path):
     """A segfault in the child (as darknet's CPU training can hit) is a TrainingError here, not a dead caller."""
     cfg = tmp_path / "crash.cfg"
     tiny_cfg(cfg, max_batches=200)
-    process = iter_train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup")
+    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=tmp_path / "backup")
     with pytest.raises(TrainingError) as info:
         for event in process:
             if isinstance(event, IterationEvent) and event.iteration == 3:
@@ -153,7 +156,7 @@ def test_interrupted_run_resumes_where_it_stopped(dataset, tmp_path):
     cfg = tmp_path / "resume.cfg"
     tiny_cfg(cfg, max_batches=40)
     backup = tmp_path / "backup"
-    process = iter_train(dataset.data_file, cfg, gpus=[], backup=backup)
+    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup)
     for event in process:
         if isinstance(event, IterationEvent) and event.iteration >= 12:
             process.close()     # what Ctrl-C does: SIGINT, darknet saves after this iteration and exits
@@ -166,7 +169,7 @@ def test_interrupted_run_resumes_where_it_stopped(dataset, tmp_path):
     assert 12 <= stopped_at < 40 and first.iterations == stopped_at
 
     seen = []
-    second = train(dataset.data_file, cfg, gpus=[], resume=True, backup=backup, progress=False,
+    second = train(dataset.data_file, cfg, gpus=TRAIN_GPUS, resume=True, backup=backup, progress=False,
                    callback=lambda e: isinstance(e, IterationEvent) and seen.append(e.iteration))
     assert second.finished and second.iterations == 40
     assert seen[0] == stopped_at + 1, "the resumed run must continue the iteration count"
@@ -200,7 +203,7 @@ def test_a_callback_that_raises_stops_the_child(dataset, tmp_path):
             raise RuntimeError("the caller's own bug")
 
     with pytest.raises(RuntimeError, match="the caller's own bug"):
-        train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup", progress=False, callback=callback)
+        train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=tmp_path / "backup", progress=False, callback=callback)
     assert not _children_training(cfg), "darknet must not keep training after train() has returned"
     assert (tmp_path / "backup" / "callback_interrupted.weights").exists(), "stopped cleanly, weights saved"
 
@@ -209,7 +212,7 @@ def test_a_callback_that_raises_stops_the_child(dataset, tmp_path):
 def test_leaving_the_event_loop_stops_the_child(dataset, tmp_path):
     cfg = tmp_path / "leave.cfg"
     tiny_cfg(cfg, max_batches=400)
-    process = iter_train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup")
+    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=tmp_path / "backup")
     events = iter(process)
     for event in events:
         if isinstance(event, IterationEvent) and event.iteration == 3:
@@ -233,17 +236,25 @@ def test_weights_are_found_under_darknets_name_for_a_dotted_cfg(dataset, tmp_pat
     cfg = tmp_path / "model_v1.5.cfg"
     tiny_cfg(cfg, max_batches=400)
     backup = tmp_path / "backup"
-    process = iter_train(dataset.data_file, cfg, gpus=[], backup=backup)
+    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup)
     for event in process:
         if isinstance(event, IterationEvent) and event.iteration >= 3:
             process.close()
             break
     assert process.run.weights["interrupted"] == backup / "model_v1_interrupted.weights"
     assert process.run.weights["interrupted"].exists()
-    resumed = iter_train(dataset.data_file, cfg, gpus=[], backup=backup, resume=True)
+    resumed = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup, resume=True)
     with resumed:
         first = next(e for e in resumed if isinstance(e, IterationEvent))
     assert first.iteration == process.run.stopped_at + 1
+
+
+@pytest.mark.skipif(not build_info()["cuda"], reason="CPU builds train on the CPU")
+def test_cuda_builds_refuse_to_train_on_the_cpu(dataset, tmp_path):
+    cfg = tmp_path / "cpu.cfg"
+    tiny_cfg(cfg)
+    with pytest.raises(CudaError, match="CPU build"):
+        train(dataset.data_file, cfg, gpus=[], backup=tmp_path / "backup", progress=False)
 
 
 def test_resume_with_nothing_to_resume(dataset, tmp_path):
@@ -251,7 +262,7 @@ def test_resume_with_nothing_to_resume(dataset, tmp_path):
     tiny_cfg(cfg)
     from pydarknet import WeightsError
     with pytest.raises(WeightsError, match="nothing to resume"):
-        train(dataset.data_file, cfg, gpus=[], resume=True, backup=tmp_path / "empty_backup", progress=False)
+        train(dataset.data_file, cfg, gpus=TRAIN_GPUS, resume=True, backup=tmp_path / "empty_backup", progress=False)
 
 
 def test_command_line_cfg_and_anchors(dataset, tmp_path):
