@@ -10,34 +10,55 @@ from pathlib import Path
 from typing import List, Optional
 
 from .errors import DarknetError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+from .images import IMAGE_SUFFIXES
 
 # modules that add their own subcommands through register(subparsers)
 SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo"]
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, batch: bool = True) -> None:
-    """--cfg/--weights/--names/--data/--device/--thresh/--nms, shared by every command that runs a detector."""
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, batch_size: Optional[int] = 1,
+                        thresh_help: str = "minimum confidence (default 0.25)") -> argparse._ArgumentGroup:
+    """--cfg/--weights/--names/--data/--device/--thresh/--nms/--letterbox and, unless ``batch_size`` is None,
+    --batch-size with that default: shared by every command that runs a detector."""
     group = parser.add_argument_group("model")
     group.add_argument("--cfg", required=True, help="network .cfg file")
     group.add_argument("--weights", required=True, help="trained .weights file")
     group.add_argument("--names", help="class names: a .names file, or coco/voc")
     group.add_argument("--data", help="a darknet .data file (its names= gives the class names)")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
-    group.add_argument("--thresh", type=float, default=0.25, help="minimum confidence (default 0.25)")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or N (default: GPU 0 when available)")
+    group.add_argument("--thresh", type=_fraction, default=0.25, help=thresh_help)
     group.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
     group.add_argument("--letterbox", action="store_true", default=None, help="keep aspect ratio (grey borders)")
-    if batch:
-        group.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default 1)")
+    if batch_size is not None:
+        group.add_argument("--batch-size", type=_positive_int, default=batch_size,
+                           help=f"images per forward pass (default {batch_size})")
+    return group
+
+
+def detector_options(args: argparse.Namespace) -> dict:
+    """Detector keyword arguments from the options of :func:`add_model_arguments`."""
+    return {"names": args.names, "data": args.data, "device": args.device, "batch_size": getattr(args, "batch_size", 1),
+            "thresh": args.thresh, "nms": args.nms, "letterbox": args.letterbox}
 
 
 def open_detector(args: argparse.Namespace):
     from .detector import Detector
 
-    return Detector(args.cfg, args.weights, names=args.names, data=args.data, device=args.device,
-                    batch_size=getattr(args, "batch_size", 1), thresh=args.thresh, nms=args.nms,
-                    letterbox=args.letterbox)
+    return Detector(args.cfg, args.weights, **detector_options(args))
 
 
 def _expand_images(items: List[str]) -> List[Path]:
@@ -99,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="detect objects in images", description="Detect objects in images "
                             "(files or folders) and print them, as text or JSON; optionally save annotated copies.")
     detect.add_argument("images", nargs="+", help="image files or folders")
-    add_model_arguments(detect, batch=False)
+    add_model_arguments(detect, batch_size=None)
     detect.add_argument("--out", help="folder for annotated images")
     detect.add_argument("--json", action="store_true", help="print JSON instead of text")
     detect.set_defaults(func=run_detect)

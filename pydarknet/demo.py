@@ -315,10 +315,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _device(text: str):
-    return int(text) if text.isdigit() else text
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``demo`` command to the main ``pydarknet`` parser; returns its parser."""
     parser = subparsers.add_parser(
@@ -329,7 +325,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="pydarknet-demo", help="output folder (default ./pydarknet-demo)")
     parser.add_argument("--seconds", type=_seconds, default=CLIP_SECONDS,
                         help=f"length of the sample clip (default {CLIP_SECONDS:g})")
-    parser.add_argument("--device", type=_device, default=None,
+    parser.add_argument("--device", default=None,
                         help="GPU index, or 'cpu' (default: GPU 0 when available)")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
     parser.add_argument("--model", metavar="FOLDER", default=None,

@@ -44,6 +44,8 @@ def _resolve_device(device: Device) -> int:
             return -1
         if text in ("cuda", "gpu"):
             return 0
+        if text.isdigit():   # "0" from a command line
+            return int(text)
         for prefix in ("cuda:", "gpu:"):
             if text.startswith(prefix) and text[len(prefix):].isdigit():
                 return int(text[len(prefix):])
@@ -90,6 +92,7 @@ class Detector:
         self.weights_path = check_weights_header(weights)
         self.thresh = thresh
         self.nms = nms
+        self._thresholds(None, None)   # refuse bad defaults now, not at the first detect
         self.letterbox = letterbox
         gpu = _resolve_device(device)
 

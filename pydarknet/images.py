@@ -9,6 +9,8 @@ from typing import Union
 import numpy as np
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
+# image files taken from a folder (pydarknet detect, video on an image folder)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:

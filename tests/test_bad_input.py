@@ -190,6 +190,17 @@ def test_bad_device(files, device):
         Detector(files.cfg, files.weights, device=device)
 
 
+def test_device_given_as_text_as_a_command_line_does():
+    from pydarknet.detector import _resolve_device
+    assert [_resolve_device(d) for d in ("1", " cuda:2 ", "GPU", "cpu", 3)] == [1, 2, 0, -1, 3]
+
+
+@pytest.mark.parametrize("kwargs", [{"thresh": 1.5}, {"nms": -1}])
+def test_bad_thresholds_are_refused_when_the_detector_opens(files, kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Detector(files.cfg, files.weights, **kwargs)
+
+
 @pytest.mark.skipif(build_info()["cuda"], reason="this build has CUDA: asking for a GPU is not an error")
 def test_gpu_requested_from_a_cpu_build(files):
     with expect(CudaError, "built without CUDA"):

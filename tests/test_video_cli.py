@@ -55,7 +55,25 @@ def test_register_adds_the_video_command():
     args = parser.parse_args(["video", "x.mp4", "--cfg", "a", "--weights", "b", "--names", "c", "--start", "1:30",
                               "--end", "95.5", "--stride", "2", "--device", "1", "--report", "r"])
     assert (args.func, args.start, args.end, args.stride, args.device, args.report) == \
-        (cli.run_video, 90.0, 95.5, 2, 1, "r")
+        (cli.run_video, 90.0, 95.5, 2, "1", "r")
+    # the detector's own options too, shared with pydarknet detect
+    assert (args.nms, args.letterbox, args.data, args.batch_size) == (0.45, None, None, 4)
+
+
+def test_analyze_video_refuses_a_start_threshold_it_could_never_reach(tmp_path):
+    from pydarknet.video import analyze_video
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        analyze_video(lambda frames: [], tmp_path / "never-opened.mp4", ["a"], thresh=1.5, report=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("thresh", ["0", "1", "1.5", "-0.2"])
+def test_a_start_threshold_outside_0_1_is_a_usage_error(thresh, capsys):
+    parser = argparse.ArgumentParser(prog="pydarknet")
+    cli.register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["video", "x.mp4", "--cfg", "a", "--weights", "b", "--thresh", thresh])
+    assert info.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_full_run_writes_every_output(truth, fake_detector, tmp_path, capsys):
@@ -67,7 +85,8 @@ def test_full_run_writes_every_output(truth, fake_detector, tmp_path, capsys):
     assert status == 0, captured.err
     (cfg, weights, options), = fake_detector
     assert cfg.endswith("m.cfg") and weights.endswith("m.weights")
-    assert options == {"names": str(tmp_path / "m.names"), "batch_size": 3, "thresh": 0.2, "device": "cpu"}
+    assert options == {"names": str(tmp_path / "m.names"), "batch_size": 3, "thresh": 0.2, "device": "cpu",
+                       "data": None, "nms": 0.45, "letterbox": None}
     assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "coco.json", "d.csv", "d.jsonl", "report"]
     assert (out / "report" / "index.html").is_file()
     assert len(json.loads((out / "coco.json").read_text())["images"]) == truth.frame_count

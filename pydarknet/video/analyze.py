@@ -55,6 +55,8 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
     ones down to ``detector_threshold(thresh)`` can only continue tracks.  Outputs contain the tracked
     detections only.  ``tracker`` replaces the default ``Tracker(high_thresh=thresh, ...)``.
     """
+    if not 0 < thresh < 1:
+        raise ValueError(f"thresh (the confidence that starts an appearance) must be between 0 and 1, not {thresh}")
     started = time.perf_counter()
     run = detect_video(detect_batch, source, batch_size=batch_size, stride=stride, start=start, end=end,
                        keep_frames=out is not None or report is not None, progress=progress)

@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import List, Optional
 
+from ..cli import _positive_int, add_model_arguments, detector_options
 from ..errors import DarknetError, NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
 from .errors import TruncatedVideoWarning
@@ -31,17 +32,6 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _device(text: str):
-    return int(text) if text.isdigit() else text
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``video`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``); returns its parser.
 
@@ -53,15 +43,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "into appearances, and write an annotated video, detection files and a product-placement "
                     "report. Times are seconds or [HH:]MM:SS.")
     parser.add_argument("video", help="video file, folder of images, or camera index (0, 1, ...)")
-    model = parser.add_argument_group("model")
-    model.add_argument("--cfg", required=True, help="darknet network .cfg")
-    model.add_argument("--weights", required=True, help="darknet .weights")
-    model.add_argument("--names", required=True, help="class names file, one per line (the 'brands')")
-    model.add_argument("--thresh", type=float, default=0.25,
-                       help="confidence at which a detection starts an appearance (default 0.25); detections "
-                            "down to half of it can continue one")
-    model.add_argument("--batch-size", type=_positive_int, default=4, help="frames per network batch (default 4)")
-    model.add_argument("--device", type=_device, default=None, help="GPU index, or 'cpu' (default: the library's)")
+    add_model_arguments(parser, batch_size=4,
+                        thresh_help="confidence at which a detection starts an appearance (default 0.25); "
+                                    "detections down to half of it can continue one")
     outputs = parser.add_argument_group("outputs (any combination; written only when the whole video succeeded)")
     outputs.add_argument("--out", metavar="VIDEO", help="annotated video (.mp4: H.264 if available, else MPEG-4)")
     outputs.add_argument("--report", metavar="FOLDER", help="product-placement report folder (index.html ...)")
@@ -99,9 +83,7 @@ def _print_summary(analysis: VideoAnalysis) -> None:
 def _analyze(args: argparse.Namespace) -> VideoAnalysis:
     # open the input first: a wrong path should not wait for the network to load
     with open_source(args.video, stride=args.stride, start=args.start, end=args.end) as source:
-        options = {"names": args.names, "batch_size": args.batch_size, "thresh": detector_threshold(args.thresh)}
-        if args.device is not None:
-            options["device"] = args.device
+        options = dict(detector_options(args), thresh=detector_threshold(args.thresh))
         with _detector_class()(args.cfg, args.weights, **options) as detector:
             return analyze_video(detector.detect_batch, source, detector.class_names, out=args.out,
                                  report=args.report, jsonl=args.jsonl, csv=args.csv, coco=args.coco,

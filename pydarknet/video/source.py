@@ -26,12 +26,12 @@ from typing import Iterator, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from ..images import IMAGE_SUFFIXES
 from .errors import TruncatedVideoWarning, VideoSourceError
 
 __all__ = ["SourceInfo", "Frame", "FrameSource", "VideoFileSource", "CameraSource", "ImageFolderSource",
-           "open_source", "to_seconds", "IMAGE_EXTENSIONS"]
+           "open_source", "to_seconds"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 25.0
 # Slack when comparing timestamps with range limits (seconds): container times are float milliseconds.
 _EPS = 1e-6
@@ -323,10 +323,10 @@ class ImageFolderSource(FrameSource):
         folder = Path(folder)
         if not folder.is_dir():
             raise VideoSourceError("no such folder", path=folder)
-        self._paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+        self._paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                               and p.is_file()), key=_natural_key)
         if not self._paths:
-            raise VideoSourceError(f"has no images ({', '.join(IMAGE_EXTENSIONS)})", path=folder)
+            raise VideoSourceError(f"has no images ({', '.join(IMAGE_SUFFIXES)})", path=folder)
         first = self._read(self._paths[0])
         height, width = first.shape[:2]
         self._next = 0
