@@ -109,20 +109,27 @@ class AtomicFolder:
         if self.done:
             return
         old = None
+        swapped = False
         try:
             os.chmod(self.temp_path, 0o755)  # mkdtemp creates 0700
             if self.path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
                 os.replace(self.path, old / "previous")
             os.replace(self.temp_path, self.path)
+            swapped = True
         except OSError as exc:
+            kept = ""
             if old is not None and (old / "previous").exists() and not self.path.exists():
-                os.replace(old / "previous", self.path)  # put the earlier output back
+                try:
+                    os.replace(old / "previous", self.path)  # put the earlier output back
+                except OSError:
+                    kept = f"; the earlier {self.path.name} is kept in {old / 'previous'}"
             self.abort()
-            raise self.error(f"cannot move the finished folder into place: {exc.strerror or exc}",
+            raise self.error(f"cannot move the finished folder into place: {exc.strerror or exc}{kept}",
                              path=self.path) from exc
         finally:
-            if old is not None:
+            # never delete the only copy of the earlier output (a swap that failed and could not be undone)
+            if old is not None and (swapped or not (old / "previous").exists()):
                 shutil.rmtree(old, ignore_errors=True)
         self.done = True
 

@@ -123,6 +123,9 @@ class Detections:
         """The detections of the given classes (ids or names) with at least ``min_confidence``."""
         keep = self.confidence >= min_confidence
         if classes is not None:
+            unknown = [c for c in classes if isinstance(c, str) and c not in self.class_names]
+            if unknown:
+                raise ValueError(f"unknown class name(s) {unknown}; the classes are {list(self.class_names)}")
             ids = {self.class_names.index(c) if isinstance(c, str) else int(c) for c in classes}
             keep &= np.isin(self.class_id, list(ids))
         return self[keep]

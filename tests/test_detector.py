@@ -80,6 +80,16 @@ def test_unclipped_boxes_are_darknets_and_clip_to_the_default(yolo_cfg, yolo_wei
     assert outside >= 2  # the giraffe's and a horse's boxes reach past the frame
 
 
+def test_filter_by_class_names_ids_and_confidence(detector, sample_image):
+    found = detector.detect(sample_image("dog.jpg"))
+    dogs = found.filter(classes=["dog"])
+    assert len(dogs) >= 1 and set(dogs.class_name) == {"dog"}
+    assert found.filter(classes=[16]) == dogs            # COCO's id of dog
+    assert (found.filter(min_confidence=0.5).confidence >= 0.5).all()
+    with pytest.raises(ValueError, match="unknown class name.*'dgo'"):
+        found.filter(classes=["dgo"])
+
+
 def test_grey_bgra_and_non_contiguous_images(detector, sample_image):
     image = cv2.imread(str(sample_image("person.jpg")))
     reference = detector.detect(image)

@@ -150,6 +150,31 @@ def test_report_is_written_atomically(tmp_path, monkeypatch):
     assert "the previous report" not in (folder / "index.html").read_text()
 
 
+def test_a_swap_that_fails_and_cannot_be_undone_keeps_the_earlier_report(tmp_path, monkeypatch):
+    """The earlier report is renamed aside before the new one moves in; if that and the way back both fail, the
+    earlier one must survive (and be named in the error), not be deleted with the scratch folder."""
+    import os
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "index.html").write_text("the previous report")
+    builder = ReportBuilder(folder, SIZE, 1 / FPS)
+    builder.finish([appearance(1, 0, 9, (0, 0, 10, 10))], commit=False)
+    real_replace, calls = os.replace, []
+
+    def flaky_replace(src, dst):
+        calls.append(src)
+        if len(calls) > 1:      # the earlier report moves aside; the new one, and the way back, fail
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(VideoOutputError, match="is kept in") as info:
+        builder.commit()
+    monkeypatch.undo()
+    kept = re.search(r"kept in (\S+previous)", str(info.value)).group(1)
+    assert open(os.path.join(kept, "index.html")).read() == "the previous report"
+
+
 def test_unwritable_report_folder_fails_before_any_frame_is_read(truth, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -171,6 +196,38 @@ def test_a_failure_mid_video_leaves_no_outputs(truth, tmp_path):
         analyze_video(fails_later, truth.path, detector.class_names, out=tmp_path / "a.mp4",
                       report=tmp_path / "report", jsonl=tmp_path / "d.jsonl", coco=tmp_path / "c.json", batch_size=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_fails_to_finish_leaves_none_of_the_others(truth, tmp_path, monkeypatch):
+    """The report and the video are complete before the COCO file fails (a full disk): all or nothing."""
+    import errno
+
+    from pydarknet.video.writers import CocoWriter
+
+    def disk_full(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(CocoWriter, "finish", disk_full)
+    detector = GroundTruthDetector(truth)
+    with pytest.raises(OSError, match="No space left"):
+        analyze_video(detector.detect_batch, truth.path, detector.class_names, out=tmp_path / "a.mp4",
+                      report=tmp_path / "report", jsonl=tmp_path / "d.jsonl", coco=tmp_path / "c.json", batch_size=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_with_a_stride_nothing_lasts_past_the_end_of_the_video(tmp_path):
+    """150 frames at 25 fps, every 4th analysed: the last sample (5.92 s) stands for 0.16 s, but the video ends
+    at 6.00 s, so neither the runtime nor an appearance that lasts to the end may reach 6.08 s."""
+    truth = make_clip(tmp_path / "clip.mp4", [ScheduledPlacement(0, 4.0, 6.0, (80, 60), 40)], size=SIZE, fps=FPS,
+                      seconds=6.0, marks=CocoLikeMarks(3), stamp_index=True)
+    detector = GroundTruthDetector(truth, batch_size=4)
+    analysis = analyze_video(detector.detect_batch, truth.path, detector.class_names, report=tmp_path / "r",
+                             batch_size=4, stride=4)
+    report = analysis.report
+    assert report.runtime == pytest.approx(6.0)
+    (row,) = report.appearances
+    assert row.end == pytest.approx(6.0) and row.duration == pytest.approx(2.0)
+    assert report.brands[0].on_screen_seconds == pytest.approx(2.0)
 
 
 def test_thumbnails_show_the_best_frame_cropped_around_the_box(analysis):

@@ -88,6 +88,15 @@ def test_image_folder_natural_order_and_assumed_rate(tmp_path):
     assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.1, 0.2])
 
 
+def test_image_folder_refuses_an_image_of_another_size(tmp_path):
+    """A folder is read as the frames of one video: the report measures every box against one frame size."""
+    cv2.imwrite(str(tmp_path / "1.png"), np.zeros((120, 160, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "2.png"), np.zeros((90, 160, 3), np.uint8))
+    with open_source(tmp_path) as source:
+        with pytest.raises(VideoSourceError, match=r"2\.png.*is 160x90.*\(1\.png\) is 160x120"):
+            list(source.frames())
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(VideoSourceError, match="no such file") as caught:
         open_source(tmp_path / "nope.mp4")

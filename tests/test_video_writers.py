@@ -67,6 +67,19 @@ def test_codec_choice_is_probed_per_container():
         choose_fourcc(".gif")
 
 
+@pytest.mark.parametrize("fourcc", ["h26", "mp4v2", ""])
+def test_a_malformed_fourcc_is_refused_and_leaves_no_file(tmp_path, fourcc):
+    with pytest.raises(VideoOutputError, match="four characters") as info:
+        AnnotatedVideoWriter(tmp_path / "a.mp4", 10, SIZE, fourcc=fourcc or 12)
+    assert "a.mp4" in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_container_is_refused_naming_the_file(tmp_path):
+    with pytest.raises(VideoOutputError, match=r"clip\.gif.*cannot write video files ending in '\.gif'"):
+        AnnotatedVideoWriter(tmp_path / "clip.gif", 10, SIZE)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_frames_of_another_size_are_resized_not_dropped(tmp_path):
     path = tmp_path / "mixed.avi"
     with AnnotatedVideoWriter(path, 10, SIZE) as writer:

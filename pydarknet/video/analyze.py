@@ -44,6 +44,14 @@ class VideoAnalysis:
         return self.stats.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+def _range_end(source) -> Optional[float]:
+    """Seconds where the analysed range ends: its ``end``, or the end of a source of known length."""
+    ends = [source.end] if source.end is not None else []
+    if source.info.frame_count and source.info.kind != "camera":
+        ends.append(source.info.frame_count / source.info.fps)
+    return min(ends) if ends else None
+
+
 def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Sequence[str], *,
                   out=None, report=None, jsonl=None, csv=None, coco=None, batch_size: int = 1, stride: int = 1,
                   start=None, end=None, thresh: float = 0.25, tracker: Optional[Tracker] = None,
@@ -76,7 +84,8 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
         if coco is not None:
             sinks.append(("coco", CocoWriter(coco, class_names, info.name, info.size)))
         if report is not None:
-            builder = ReportBuilder(report, info.size, sample_period, info.name, report_title)
+            builder = ReportBuilder(report, info.size, sample_period, info.name, report_title,
+                                    end_time=_range_end(run.source))
 
         appearances: List[Appearance] = []
         for result in run:
@@ -93,12 +102,17 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
                 builder.add_appearances(closed)
         still_open = tracker.finish()
         appearances.extend(still_open)
-        final = builder.finish(still_open, truncated=run.truncated) if builder is not None else None
+        # every output complete under its temporary name first, then all moved into place: a failure (a full
+        # disk) while finishing any of them leaves none
+        final = builder.finish(still_open, truncated=run.truncated, commit=False) if builder is not None else None
+        for _, sink in sinks:
+            sink.finish()
         outputs = {}
         for name, sink in sinks:
-            sink.close()
+            sink.commit()
             outputs[name] = sink.path
         if builder is not None:
+            builder.commit()
             outputs["report"] = builder.path
     except BaseException:
         run.close()

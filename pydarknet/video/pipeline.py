@@ -161,10 +161,11 @@ def _results(reader: _Reader, detect_batch: DetectBatch, batch_size: int, keep_f
     """The consumer's loop.  A plain function, not a method: a suspended generator must not keep its run alive."""
     from tqdm.auto import tqdm
 
-    reader.start()
-    bar = tqdm(total=reader.source.expected_count(), unit="frame", desc=reader.source.info.name,
-               dynamic_ncols=True, disable=not progress, smoothing=0.1)
-    try:
+    bar = None
+    try:   # the thread starts inside: whatever fails from here on, it is stopped
+        reader.start()
+        bar = tqdm(total=reader.source.expected_count(), unit="frame", desc=reader.source.info.name,
+                   dynamic_ncols=True, disable=not progress, smoothing=0.1)
         for batch in _batches(reader, batch_size, stats):
             started = time.perf_counter()
             detections = detect_batch([prepared for _, prepared in batch])
@@ -177,7 +178,8 @@ def _results(reader: _Reader, detect_batch: DetectBatch, batch_size: int, keep_f
                 yield FrameResult(frame.index, frame.timestamp, found, frame.image if keep_frames else None)
     finally:
         reader.stop()
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 class VideoRun:

@@ -32,6 +32,7 @@ import numpy as np
 from ..detections import Detections
 from . import timeline
 from .atomic import AtomicFolder, PathLike
+from .errors import VideoOutputError
 from .tracking import Appearance
 
 __all__ = ["AppearanceSummary", "BrandSummary", "Report", "ReportBuilder", "summarize", "CENTRE_FRACTION"]
@@ -119,16 +120,20 @@ def _union_length(intervals: Iterable[Tuple[float, float]]) -> float:
 
 
 def summarize(appearances: Sequence[Appearance], frame_size: Tuple[int, int], sample_period: float,
-              runtime: float, thumbnails: Optional[Dict[int, str]] = None
+              runtime: float, thumbnails: Optional[Dict[int, str]] = None, end_time: Optional[float] = None
               ) -> Tuple[List[BrandSummary], List[AppearanceSummary]]:
-    """Per-brand and per-appearance figures (see the module docstring); brands by on-screen time, longest first."""
+    """Per-brand and per-appearance figures (see the module docstring); brands by on-screen time, longest first.
+
+    An appearance lasts until one sample period after its last detection, but not past ``end_time`` (the end of
+    the analysed range or of the video: with a stride, the last sample's period can reach beyond it)."""
     thumbnails = thumbnails or {}
     rows = []
     for a in sorted(appearances, key=lambda a: (a.first_time, a.track_id)):
         shares = _area_shares(a.boxes, frame_size)
+        end = a.last_time + sample_period if end_time is None else min(a.last_time + sample_period, end_time)
         rows.append(AppearanceSummary(
-            a.track_id, a.class_name, a.class_id, a.first_time, a.last_time + sample_period,
-            a.last_time + sample_period - a.first_time, a.first_frame, a.last_frame, len(a),
+            a.track_id, a.class_name, a.class_id, a.first_time, end, end - a.first_time, a.first_frame,
+            a.last_frame, len(a),
             float(shares.mean()), float(shares.max()), float(_in_centre(a.boxes, frame_size).mean()),
             float(a.confidences.mean()), float(a.confidences.min()), float(a.confidences.max()),
             thumbnails.get(a.track_id, "")))
@@ -171,7 +176,7 @@ class ReportBuilder:
     """
 
     def __init__(self, path: PathLike, frame_size: Tuple[int, int], sample_period: float,
-                 source_name: str = "", title: str = "Product placement report"):
+                 source_name: str = "", title: str = "Product placement report", end_time: Optional[float] = None):
         if sample_period <= 0:
             raise ValueError("sample_period must be > 0 (stride / fps)")
         self._folder = AtomicFolder(path)
@@ -179,6 +184,7 @@ class ReportBuilder:
         (self._folder.temp_path / "thumbs").mkdir()
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.sample_period = float(sample_period)
+        self.end_time = end_time     # seconds: where the analysed range (or the video) ends, when known
         self.source_name = source_name
         self.title = title
         self._first_time: Optional[float] = None
@@ -208,23 +214,33 @@ class ReportBuilder:
             if best is not None:
                 relative = f"thumbs/track_{appearance.track_id:06d}.jpg"
                 if not cv2.imwrite(str(self._folder.temp_path / relative), best[1], [cv2.IMWRITE_JPEG_QUALITY, 85]):
-                    raise OSError(f"cannot write {self._folder.temp_path / relative}")
+                    raise VideoOutputError(f"cannot write the thumbnail {relative} (disk full?)", path=self.path)
                 self._thumbnails[appearance.track_id] = relative
 
     @property
     def runtime(self) -> float:
         if self._first_time is None:
             return 0.0
-        return self._last_time - self._first_time + self.sample_period
+        return self._last_time + self.sample_period - self._first_time if self._cap is None else \
+            min(self._last_time + self.sample_period, self._cap) - self._first_time
 
-    def finish(self, appearances: Iterable[Appearance] = (), truncated: bool = False) -> Report:
-        """Add the last appearances, write every file and move the folder into place."""
+    @property
+    def _cap(self) -> Optional[float]:
+        """``end_time``, unless frames came after it (a variable frame rate file announcing too few frames)."""
+        if self.end_time is None or self._last_time is None or self.end_time <= self._last_time:
+            return None
+        return self.end_time
+
+    def finish(self, appearances: Iterable[Appearance] = (), truncated: bool = False, commit: bool = True
+               ) -> Report:
+        """Add the last appearances, write every file and move the folder into place (with ``commit=False``,
+        leave that to ``commit()``: a caller with several outputs commits them once all are complete)."""
         from .report_html import render_index  # imported here: report_html imports this module
 
         try:
             self.add_appearances(appearances)
             brands, rows = summarize(self._appearances, self.frame_size, self.sample_period, self.runtime,
-                                     self._thumbnails)
+                                     self._thumbnails, self._cap)
             report = Report(self.path, self.source_name, self.frame_size, self.sample_period,
                             self._first_time or 0.0, self.runtime, self._frames, truncated, tuple(brands),
                             tuple(rows))
@@ -236,8 +252,13 @@ class ReportBuilder:
         except BaseException:
             self.abort()
             raise
-        self._folder.commit()
+        if commit:
+            self.commit()
         return report
+
+    def commit(self) -> None:
+        """Move the finished folder into place (replacing an earlier report)."""
+        self._folder.commit()
 
     def abort(self) -> None:
         """Drop everything written so far; an earlier report at the same path stays as it was."""

@@ -316,7 +316,12 @@ class CameraSource(_CaptureSource):
 
 
 class ImageFolderSource(FrameSource):
-    """The images of a folder (not its sub-folders) in natural order, timed at ``fps`` frames per second."""
+    """The images of a folder (not its sub-folders) in natural order, timed at ``fps`` frames per second.
+
+    They are the frames of one video, so all of the first image's size: an image of another size is a
+    ``VideoSourceError`` (the report's area shares and positions, the tracker and the annotated video all take
+    one frame size).  For a folder of unrelated images, use ``Detector.detect_batch`` or ``pydarknet detect``.
+    """
 
     def __init__(self, folder: Union[str, "os.PathLike[str]"], stride: int = 1, start=None, end=None,
                  fps: float = DEFAULT_FPS):
@@ -349,7 +354,14 @@ class ImageFolderSource(FrameSource):
         return self._next <= len(self._paths)
 
     def _retrieve(self) -> Optional[np.ndarray]:
-        return self._read(self._paths[self._next - 1])
+        path = self._paths[self._next - 1]
+        image = self._read(path)
+        if (image.shape[1], image.shape[0]) != (self.info.width, self.info.height):
+            raise VideoSourceError(f"is {image.shape[1]}x{image.shape[0]}, but the folder's first image "
+                                   f"({self._paths[0].name}) is {self.info.width}x{self.info.height}: the images of "
+                                   f"a folder are taken as the frames of one video, all of one size (for unrelated "
+                                   f"images use pydarknet detect)", path=path)
+        return image
 
 
 def open_source(source: SourceLike, stride: int = 1, start=None, end=None,

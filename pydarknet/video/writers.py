@@ -105,11 +105,17 @@ class VideoFileWriter:
     def __init__(self, path: PathLike, fps: float, size: Tuple[int, int], fourcc: Optional[str] = None):
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
-        self.fourcc = fourcc or choose_fourcc(self.path.suffix)
+        try:
+            self.fourcc = fourcc or choose_fourcc(self.path.suffix)
+        except VideoOutputError as error:
+            raise VideoOutputError(str(error), path=self.path) from None
+        if not isinstance(self.fourcc, str) or len(self.fourcc) != 4:
+            raise VideoOutputError(f"a fourcc is four characters (e.g. 'avc1', 'mp4v'), not {self.fourcc!r}",
+                                   path=self.path)
+        code = cv2.VideoWriter_fourcc(*self.fourcc)   # before the temporary file exists: nothing to clean up
         self.frames_written = 0
         self._file = AtomicFile(self.path)
-        self._writer = cv2.VideoWriter(str(self._file.temp_path), cv2.VideoWriter_fourcc(*self.fourcc),
-                                       float(fps), self.size)
+        self._writer = cv2.VideoWriter(str(self._file.temp_path), code, float(fps), self.size)
         if not self._writer.isOpened():
             self._file.abort()
             raise VideoOutputError(f"OpenCV cannot encode {self.fourcc!r} video at {self.size[0]}x{self.size[1]}",
@@ -121,10 +127,17 @@ class VideoFileWriter:
         self._writer.write(image)
         self.frames_written += 1
 
+    def finish(self) -> None:
+        """Complete the file under its temporary name (``commit`` moves it into place)."""
+        self._writer.release()
+
+    def commit(self) -> None:
+        self._file.commit()
+
     def close(self) -> None:
         """Finish the file and move it into place."""
-        self._writer.release()
-        self._file.commit()
+        self.finish()
+        self.commit()
 
     def abort(self) -> None:
         self._writer.release()
@@ -141,13 +154,23 @@ class VideoFileWriter:
 
 
 class _Sink:
-    """Base of the writers that take ``(result, track_ids)``: context manager over ``close``/``abort``."""
+    """Base of the writers that take ``(result, track_ids)``: context manager over ``close``/``abort``.
+
+    ``close`` is ``finish`` (complete the output under its temporary name) then ``commit`` (move it into place):
+    several outputs of one run are all finished before any is committed, so one that fails leaves none."""
 
     def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def finish(self) -> None:
         raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.finish()
+        self.commit()
 
     def abort(self) -> None:
         raise NotImplementedError
@@ -180,8 +203,11 @@ class AnnotatedVideoWriter(_Sink):
         ids = None if track_ids is None else [int(t) if t >= 0 else "?" for t in track_ids]
         self._video.write(result.detections.draw(result.frame, track_ids=ids))
 
-    def close(self) -> None:
-        self._video.close()
+    def finish(self) -> None:
+        self._video.finish()
+
+    def commit(self) -> None:
+        self._video.commit()
 
     def abort(self) -> None:
         self._video.abort()
@@ -204,8 +230,10 @@ class _TextSink(_Sink):
         self.path = self._file.path
         self._stream = open(self._file.temp_path, "w", encoding="utf-8", newline="")
 
-    def close(self) -> None:
+    def finish(self) -> None:
         self._stream.close()
+
+    def commit(self) -> None:
         self._file.commit()
 
     def abort(self) -> None:
@@ -282,7 +310,7 @@ class CocoWriter(_Sink):
     def _categories(self) -> List[Dict]:
         return [{"id": i, "name": name, "supercategory": "object"} for i, name in enumerate(self._class_names)]
 
-    def close(self) -> None:
+    def finish(self) -> None:
         info = {"description": "pydarknet detections; each image is a frame of the video, id = frame index",
                 "video": self._video_name}
         with open(self._file.temp_path, "w", encoding="utf-8") as out:
@@ -291,6 +319,8 @@ class CocoWriter(_Sink):
             out.write('], "annotations": [')
             _drain(self._annotations, out)
             out.write('], "categories": ' + json.dumps(self._categories()) + "}\n")
+
+    def commit(self) -> None:
         self._file.commit()
 
     def abort(self) -> None:
