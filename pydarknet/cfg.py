@@ -576,7 +576,8 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
     max_batches = _check_int(max_batches if max_batches is not None else default_max_batches(classes, images),
                              "max_batches", 1, path)
     if steps is None:
-        steps = [int(max_batches * 0.8), int(max_batches * 0.9)]
+        # 80% and 90%; a tiny max_batches (a smoke test) can round them together, or to 0
+        steps = sorted({max(1, int(max_batches * 0.8)), max(1, int(max_batches * 0.9))})
     steps = [_check_int(s, "steps", 1, path) for s in steps]
     if not steps or any(b <= a for a, b in zip(steps, steps[1:])):
         raise ConfigError(f"steps must be increasing positive iterations, got {steps}", path=path)

@@ -225,6 +225,14 @@ def test_make_cfg_default_max_batches(classes, images, expected):
 
 
 @needs_darknet
+@pytest.mark.parametrize("max_batches, steps", [(1, [1]), (5, [4]), (10, [8, 9])])
+def test_make_cfg_default_steps_for_a_tiny_max_batches(max_batches, steps):
+    """A smoke-test run of a few iterations: 80%/90% round together (or to 0); the steps stay valid."""
+    net = make_cfg("yolov4-tiny", classes=1, max_batches=max_batches).net
+    assert net.get_list("steps", int) == steps and len(net.get_list("scales")) == len(steps)
+
+
+@needs_darknet
 def test_make_cfg_options_and_anchors():
     anchors = [(5, 6), (10, 12), (20, 24), (40, 48), (80, 96), (160, 190)]
     cfg = make_cfg("yolov4-tiny", classes=1, size=224, batch=16, max_batches=300, steps=[100, 200, 250],

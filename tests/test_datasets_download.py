@@ -172,6 +172,23 @@ def test_download_validates_retries_and_reports(litw_urls, server):
     assert rows[0] == "folder\tid\turl\treason\tattempts" and len(rows) == 7
 
 
+def test_malformed_urls_fail_alone(litw_urls, server):
+    """URLs urllib cannot parse are failures of their own entries, not an exception that ends the whole run."""
+    base, _hits = server
+    folder = litw_urls / "odd"
+    folder.mkdir()
+    entries = [("000000", "http://[abc/x.jpg"), ("000001", f"http://{'a' * 70}.example/x.jpg"),
+               ("000002", f"{base}/good1.jpg")]
+    (folder / "urls.txt").write_text("".join(f"{i}\t{url}\n" for i, url in entries))
+    for image_id, _ in entries:
+        write_text(folder / f"img{image_id}.xml", voc_xml([("Abus-Logo", (2, 2, 20, 20))]))
+    report = download(litw_urls, folders=["odd"])
+    failed = failures_by_key(report)
+    assert set(failed) == {("odd", "000000"), ("odd", "000001")} and report.downloaded == 1
+    assert all(f.reason.startswith("malformed URL") and f.attempts == 1 for f in failed.values())
+    assert len(report.report_file.read_text().splitlines()) == 3
+
+
 def test_slow_answers_time_out_and_are_retried(litw_urls):
     start = time.monotonic()
     report = download(litw_urls, folders=["slow"], timeout=SHORT_TIMEOUT, retries=1)
@@ -197,11 +214,13 @@ def test_rerun_resumes(litw_urls, server):
 
 def test_invalid_leftovers_are_replaced(litw_urls, server):
     (litw_urls / "abus" / "img000000.jpg").write_bytes(b"<html>saved by another tool</html>")
-    (litw_urls / "abus" / ".img000003.png.abc.part").write_bytes(b"\x89PNG half")  # from a killed run
+    # what a killed run leaves: the atomic writer's temporary file, and write_or_link's
+    (litw_urls / "abus" / ".img000003.x7k2q9_a.partial.png").write_bytes(b"\x89PNG half")
+    (litw_urls / "abus" / ".img000004.jpg.link.part").write_bytes(b"\xff\xd8 half")
     report = download(litw_urls, folders=["abus"])
     verify_image(litw_urls / "abus" / "img000000.jpg")
     assert report.downloaded == 3
-    assert not list((litw_urls / "abus").glob(".*part"))
+    assert sorted(p.name for p in (litw_urls / "abus").glob(".*")) == []
 
 
 def test_downloaded_images_convert_to_darknet(litw_urls, tmp_path):

@@ -157,6 +157,15 @@ def test_merge_unifies_classes_and_keeps_duplicates_together(tmp_path):
     assert ds_a.n_train + ds_a.n_valid == 6
 
 
+def test_merge_skips_a_missing_image_only_when_asked(tmp_path):
+    good = make_samples(tmp_path / "a", n=3)
+    gone = Sample(tmp_path / "missing.jpg", 50, 50, [[1, 1, 20, 20]], ["pepsi"], "t", "gone")
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        merge_datasets([good, [gone]], tmp_path / "strict", split=(1, 0), progress=False)
+    merged = merge_datasets([good, [gone]], tmp_path / "lenient", split=(1, 0), progress=False, skip_bad=True)
+    assert merged.n_train == 3 and merged.stats.bad_images_dropped == 1
+
+
 def test_merge_with_renaming_and_sample_iterables(tmp_path):
     a = make_samples(tmp_path / "a", n=2)
     b = [Sample(write_jpeg(tmp_path / "b.jpg", 50, 50, seed=9), 50, 50, [[1, 1, 20, 20]], ["coke"], "t", "b")]

@@ -129,7 +129,8 @@ def _merge(args: argparse.Namespace) -> int:
 
     dataset = merge_datasets(args.sources, args.out, classes=parse_classes_option(args.classes),
                              split=args.split, seed=args.seed, link=args.link, keep_negatives=args.keep_negatives,
-                             overwrite=args.overwrite, progress=not args.no_progress, skip_bad=args.skip_bad)
+                             overwrite=args.overwrite, progress=not args.no_progress, verify_images=args.verify,
+                             skip_bad=args.skip_bad)
     _print_written(dataset)
     return 0
 

@@ -184,9 +184,9 @@ class _Fetcher:
     def _get(self, url: str) -> bytes:
         if not url.lower().startswith(("http://", "https://")):
             raise _Permanent(f"unsupported URL: {url[:60]}")
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "image/*"})
         deadline = time.monotonic() + self.timeout
         try:
+            request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "image/*"})
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 chunks, size = [], 0
                 while True:
@@ -214,6 +214,8 @@ class _Fetcher:
             raise _Transient(f"connection error: {exc.reason}") from None
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             raise _Transient(f"connection error: {exc or type(exc).__name__}") from None
+        except ValueError as exc:   # a URL urllib cannot even parse ("http://[abc/", a 70-character host label)
+            raise _Permanent(f"malformed URL: {exc}") from None
 
 
 class _ContentStore:
@@ -273,10 +275,12 @@ def _valid_existing(images_base: Path, entry: UrlEntry) -> Optional[Path]:
 
 
 def _clean_partial_files(images_base: Path, folders: Iterable[str]) -> None:
-    """Remove temporary files a killed run left behind (they never carry a final image name)."""
+    """Remove temporary files a killed run left behind (they never carry a final image name): the atomic
+    writer's ``.img000001.<random>.partial.jpg`` and ``write_or_link``'s ``.img000001.jpg.link.part``."""
     for folder in folders:
-        for leftover in (images_base / folder).glob(".img*.part"):
-            leftover.unlink()
+        for pattern in (".img*.partial*", ".img*.link.part"):
+            for leftover in (images_base / folder).glob(pattern):
+                leftover.unlink()
 
 
 def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) -> Optional[Path]:

@@ -19,13 +19,14 @@ Source = Union[PathLike, Iterable[Sample]]
 
 def merge_datasets(sources: Sequence[Source], out_dir: PathLike, classes: ClassSpec = None, split=(0.8, 0.2),
                    seed: int = 0, link: str = "hardlink", keep_negatives: bool = False, overwrite: bool = False,
-                   progress: bool = True, skip_bad: bool = False) -> DarknetDataset:
+                   progress: bool = True, verify_images: bool = False, skip_bad: bool = False) -> DarknetDataset:
     """Write the union of ``sources`` as one darknet dataset.
 
     Each source is a darknet dataset (its folder or ``obj.data``), a YOLO folder, or an iterable of Samples
     (e.g. ``read_logos32plus(...)``).  Classes are matched by name, so 'pepsi' from two sources is one class;
     use ``classes`` to merge different spellings ({"guiness": "guinness", "guinness": "guinness"}).
-    Identical images from different sources end up on the same side of the new split.
+    Identical images from different sources end up on the same side of the new split.  ``verify_images`` and
+    ``skip_bad`` are ``write_darknet_dataset``'s (``skip_bad`` also skips unreadable records of the sources).
     """
     if not sources:
         raise ValueError("merge_datasets needs at least one source")
@@ -33,4 +34,5 @@ def merge_datasets(sources: Sequence[Source], out_dir: PathLike, classes: ClassS
                for source in sources]
     return write_darknet_dataset(itertools.chain.from_iterable(streams), Path(out_dir), classes=classes,
                                  split=split, seed=seed, link=link, keep_negatives=keep_negatives,
-                                 overwrite=overwrite, progress=progress)
+                                 overwrite=overwrite, progress=progress, verify_images=verify_images,
+                                 skip_bad=skip_bad)
