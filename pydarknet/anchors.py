@@ -25,7 +25,7 @@ from typing import Iterable, List, NamedTuple, Optional, Union
 import numpy as np
 
 from .cfg import Cfg, read_cfg
-from .datasets.darknet_format import (label_path_for, parse_label_text, read_data_file, read_image_list,
+from .datasets.darknet_format import (label_path_for, list_images, parse_label_text, read_data_file,
                                       resolve_data_path)
 from .errors import DatasetError
 
@@ -119,12 +119,12 @@ def _train_label_files(data_file: PathLike) -> List[Path]:
         raise DatasetError("no train= list in the data file", path=data_file)
     image_list = resolve_data_path(options["train"], data_file)
     try:
-        images = read_image_list(image_list)
+        images = list_images(image_list)
     except FileNotFoundError:
         raise DatasetError("the train= image list does not exist", path=image_list) from None
     labels = []
     for image in images:
-        label = label_path_for(resolve_data_path(image, data_file))
+        label = label_path_for(image)
         if label is None:
             raise DatasetError(f"darknet cannot derive a label file name from {image!r} (unsupported image "
                                "extension)", path=image_list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     import numpy as np
 
     from .boxes import yolo_to_xyxy
-    from .datasets.darknet_format import (label_path_for, parse_label_text, read_data_file, read_image_list,
+    from .datasets.darknet_format import (label_path_for, list_images, parse_label_text, read_data_file,
                                           resolve_data_path)
     from .detector import Detector
     from .images import read_image
@@ -104,7 +105,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     data = Path(data)
     options = read_data_file(data)
     valid = resolve_data_path(options.get("valid", options.get("train", "")), data)
-    images = read_image_list(valid)
+    images = list_images(valid)
     truths, found = [], []
     # darknet's own forward pass (not a faster CPU backend) and its unclipped boxes (a box reaching past the image
     # has a lower IoU with its truth than the clipped one): this cross-checks darknet's arithmetic of the metrics
@@ -145,17 +146,20 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     from .netfiles import check_weights_header
     from .training import prepare_training
 
-    child_data, cfg_path, _backup, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True,
-                                                                           training=False)
-    cfg = cfg_path
-    check_weights_header(weights)
-    if letterbox is None:
-        letterbox = bool(network.net.get_int("letter_box", 0))
     gpu = _resolve_device(device)
     if gpu < 0 and _native.build_info()["cuda"]:
         raise CudaError(_native.cpu_unsupported_in_cuda_build("darknet's mAP (validate_detector_map)"))
-    result = _darknet_map(child_data, cfg_path.absolute(), Path(weights).absolute(), iou_thresh, conf_thresh,
-                          map_points, letterbox, gpu)
+    child_data, cfg_path, scratch, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True,
+                                                                           training=False)
+    cfg = cfg_path
+    if letterbox is None:
+        letterbox = bool(network.net.get_int("letter_box", 0))
+    try:
+        check_weights_header(weights)
+        result = _darknet_map(child_data, cfg_path.absolute(), Path(weights).absolute(), iou_thresh, conf_thresh,
+                              map_points, letterbox, gpu)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)   # the resolved data file darknet read
     if cross_check:
         result.python = python_metrics(data, cfg, weights, iou_thresh, conf_thresh, map_points, letterbox,
                                        device=device, progress=progress)

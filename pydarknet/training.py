@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Union
 
+from .atomic import atomic_write_bytes
 from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
 from .training_log import (ErrorEvent, Event, History, IterationEvent, MapEvent, SavedWeightsEvent,
                            TrainingDoneEvent, TrainingLogParser)
@@ -127,7 +129,9 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
                      backup: Optional[PathLike] = None, need_valid: bool = False, training: bool = True):
     """Check everything darknet would die on (or silently get wrong) before training, and write the data file
     the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg).
-    ``training=False`` (evaluation): an inference cfg (batch=1) and a data file without a train list will do."""
+    ``training=False`` (evaluation): an inference cfg (batch=1) and a data file without a train list will do,
+    and the resolved data file goes to a new temporary folder (returned as the backup dir; the caller removes
+    it), not beside a training run's weights, which reads its own data file again at every mAP pass."""
     from .cfg import read_cfg, validate_cfg
     from .datasets.check import check_dataset
     from .datasets.darknet_format import read_data_file, resolve_data_path
@@ -149,7 +153,8 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     except ValueError:
         raise DatasetError(f"classes={options['classes']!r} is not a number", path=data) from None
 
-    report = check_dataset(data, plot_file=False, verify_images=False, progress=False)
+    report = check_dataset(data, plot_file=False, verify_images=False, progress=False,
+                           splits=("train", "valid") if training else ("valid",))
     if need_valid and "valid" not in options:
         raise DatasetError("has no valid= list, needed to measure mAP" + (" during training (map_every)"
                                                                              if training else ""), path=data)
@@ -167,7 +172,10 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     if pretrained is not None:
         check_weights_header(pretrained)
 
-    backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
+    if not training:
+        backup_dir = Path(tempfile.mkdtemp(prefix="pydarknet-eval-"))
+    else:
+        backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
     backup_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(backup_dir, os.W_OK):
         raise DatasetError("backup folder is not writable", path=backup_dir)
@@ -177,16 +185,30 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
 
     resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
                 "backup": str(backup_dir.absolute())}
-    for key in ("train", "valid"):
+    for key in ("train", "valid") if training else ("valid",):
         if key in options:
-            resolved[key] = str(resolve_data_path(options[key], data))
+            resolved[key] = str(_list_for_darknet(resolve_data_path(options[key], data), backup_dir,
+                                                  f"{_cfg_base(cfg_path)}_{key}.txt"))
     for key, value in resolved.items():
         if any(c.isspace() for c in value):
             raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads the "
                                f"data file: move the dataset to a path without spaces", path=data)
     child_data = backup_dir / f"{_cfg_base(cfg_path)}.data"
-    child_data.write_text("".join(f"{k}={v}\n" for k, v in resolved.items()))
+    atomic_write_bytes(child_data, "".join(f"{k}={v}\n" for k, v in resolved.items()).encode(), DatasetError)
     return child_data, cfg_path, backup_dir, classes, network
+
+
+def _list_for_darknet(list_file: Path, folder: Path, name: str) -> Path:
+    """``list_file`` itself where darknet can open every entry (it opens them from its working directory), else
+    a copy in ``folder`` with each entry resolved as every pydarknet reader resolves it (``list_images``)."""
+    from .datasets.darknet_format import list_images, read_image_list
+
+    if all(Path(line).is_absolute() or Path(line).exists() for line in read_image_list(list_file)):
+        return list_file
+    resolved = folder / name
+    text = "".join(f"{p}\n" for p in list_images(list_file))
+    atomic_write_bytes(resolved, text.encode("utf-8", "surrogateescape"), DatasetError)
+    return resolved
 
 
 def _map_epochs(map_every: int, network, n_train: int) -> int:

@@ -17,12 +17,15 @@ and writes CSV and a loss/mAP chart (PNG, matplotlib's Agg backend, no display n
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
+
+from .atomic import atomic_write_bytes
 
 __all__ = [
     "IterationEvent", "MapEvent", "ClassAP", "BestMapEvent", "SavedWeightsEvent", "LoadingWeightsEvent",
@@ -387,14 +390,16 @@ class History:
         return max(values) if values else None
 
     def to_csv(self, path: PathLike) -> Path:
-        """Write all rows (an empty ``map`` cell where none was measured)."""
+        """Write all rows (an empty ``map`` cell where none was measured), atomically: a resumed run reads the
+        file back, so it is either the previous history or the whole new one."""
         path = Path(path)
         names = [f.name for f in fields(HistoryRow)]
-        with open(path, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(names)
-            for row in self.rows:
-                writer.writerow(["" if getattr(row, n) is None else repr(getattr(row, n)) for n in names])
+        stream = io.StringIO(newline="")
+        writer = csv.writer(stream)
+        writer.writerow(names)
+        for row in self.rows:
+            writer.writerow(["" if getattr(row, n) is None else repr(getattr(row, n)) for n in names])
+        atomic_write_bytes(path, stream.getvalue().encode("utf-8"))
         return path
 
     @classmethod

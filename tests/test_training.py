@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 import subprocess
 import sys
 
@@ -95,6 +96,41 @@ def test_darknet_map_and_the_python_cross_check_agree_on_a_fixed_model(tmp_path)
     python_ap = {ds.classes[c.class_id]: c.ap for c in result.python.per_class}
     for name, ap in result.per_class.items():
         assert abs(ap - python_ap[name]) < 0.01, (name, result.summary())
+
+    # an evaluation-only data file (no train=, no backup=) gives the same mAP and nothing is written beside it
+    eval_dir = tmp_path / "eval_only"
+    eval_dir.mkdir()
+    eval_data = eval_dir / "eval.data"
+    eval_data.write_text(f"classes={len(ds.classes)}\nvalid={ds.valid_list}\nnames={ds.names_file}\n")
+    again = evaluate(eval_data, cfg, model.weights)
+    assert again.map == pytest.approx(result.map, abs=1e-4)
+    assert [p.name for p in eval_dir.iterdir()] == ["eval.data"]
+
+
+def test_lists_with_entries_relative_to_themselves(dataset, tmp_path):
+    """Image lists whose entries are relative to the list's folder, not to the working directory darknet opens
+    them from: checking, anchors, training and evaluation all read the same images."""
+    import os
+
+    from pydarknet.anchors import read_box_sizes
+    from pydarknet.datasets import check_dataset
+
+    root = dataset.data_file.parent    # the lists sit in the dataset's folder, their entries relative to it
+    for split, original in (("train", dataset.train_list), ("valid", dataset.valid_list)):
+        lines = [os.path.relpath(line, root) for line in original.read_text().split()]
+        assert not any(Path(line).exists() for line in lines), "entries must not resolve from the working directory"
+        (root / f"rel_{split}.txt").write_text("".join(f"{line}\n" for line in lines))
+    data = root / "relative.data"
+    data.write_text(f"classes=2\ntrain=rel_train.txt\nvalid=rel_valid.txt\nnames={dataset.names_file}\n"
+                    f"backup={tmp_path}/backup\n")
+    assert check_dataset(data, plot_file=False, progress=False).ok
+    assert len(read_box_sizes(data)) == len(read_box_sizes(dataset.data_file))
+    cfg = tmp_path / "relative.cfg"
+    tiny_cfg(cfg, max_batches=3)
+    run = train(data, cfg, gpus=TRAIN_GPUS, progress=False)
+    assert run.finished and run.iterations == 3
+    log = run.log_file.read_text()
+    assert "Cannot load image" not in log and "Couldn't open file" not in log
 
 
 def test_cfg_classes_must_match_the_data(dataset, tmp_path):

@@ -11,12 +11,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import DatasetError
-from .darknet_format import label_path_for, parse_label_text, read_data_file, read_image_list, read_names, \
+from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_names, \
     resolve_data_path
 from .dedupe import group_identical_files
 from .images import ImageInfo, probe_image, verify_image
@@ -85,19 +85,20 @@ class _ImageResult:
 
 
 def check_dataset(data_file: PathLike, plot_file: Union[PathLike, None, bool] = None, verify_images: bool = True,
-                  progress: bool = True) -> CheckReport:
+                  progress: bool = True, splits: Sequence[str] = ("train", "valid")) -> CheckReport:
     """Check the darknet dataset described by ``data_file`` (``obj.data``, or the folder holding it).
 
     ``plot_file``: where to save the box-size histogram (default ``box_sizes.png`` next to obj.data; False: no
     plot).  ``verify_images``: decode every image fully (slower, catches truncated files) instead of reading
     headers only.  Problems are collected in the report, not raised; only an unreadable obj.data raises.
+    ``splits``: the image lists to check (``("valid",)`` for an evaluation: no train list needed).
     """
     data_file = Path(data_file)
     if data_file.is_dir():
         data_file = data_file / "obj.data"
     options = read_data_file(data_file)
     problems: List[Problem] = list(_check_data_file_text(data_file))
-    for key in ("classes", "train", "names"):
+    for key in ("classes", "names") + (("train",) if "train" in splits else ()):
         if key not in options:
             problems.append(Problem(str(data_file), f"no '{key}' entry"))
 
@@ -107,12 +108,12 @@ def check_dataset(data_file: PathLike, plot_file: Union[PathLike, None, bool] = 
         n_classes = len(classes)
 
     lists: Dict[str, List[Path]] = {}
-    for split in ("train", "valid"):
+    for split in splits:
         if split not in options:
             continue
         list_file = resolve_data_path(options[split], data_file)
         try:
-            lists[split] = [resolve_data_path(line, list_file) for line in read_image_list(list_file)]
+            lists[split] = list_images(list_file)
         except FileNotFoundError:
             problems.append(Problem(str(list_file), f"{split} list not found"))
             continue

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["label_path_for", "read_data_file", "resolve_data_path", "read_names", "read_image_list",
+__all__ = ["label_path_for", "read_data_file", "resolve_data_path", "read_names", "read_image_list", "list_images",
            "parse_label_text", "ParsedLabels", "format_label_lines", "write_data_file"]
 
 PathLike = Union[str, os.PathLike]
@@ -110,6 +110,13 @@ def read_image_list(path: PathLike) -> List[str]:
     except FileNotFoundError:
         raise FileNotFoundError(f"image list not found: {path}") from None
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def list_images(list_file: PathLike) -> List[Path]:
+    """The images of a train/valid list, each resolved like an obj.data path (``resolve_data_path``): as darknet
+    does (working directory) where it exists there, else relative to the list's folder.  Every reader of lists
+    (check, anchors, evaluation, merge) uses this, and training hands darknet lists resolved the same way."""
+    return [resolve_data_path(line, list_file) for line in read_image_list(list_file)]
 
 
 @dataclass

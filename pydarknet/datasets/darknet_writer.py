@@ -29,7 +29,7 @@ from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..errors import DatasetError
 from .classes import ClassSpec, resolve_classes
 from .darknet_format import (format_label_lines, label_path_for, parse_label_text, read_data_file,
-                             read_image_list, read_names, resolve_data_path, write_data_file, write_lf_text)
+                             list_images, read_names, resolve_data_path, write_data_file, write_lf_text)
 from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image
@@ -290,7 +290,7 @@ def load_darknet_dataset(data_file: PathLike) -> DarknetDataset:
     counts: Dict[str, Dict[str, int]] = {}
     sizes = {}
     for split_name, list_file in (("train", train_list), ("valid", valid_list)):
-        images = read_image_list(list_file)
+        images = list_images(list_file)
         sizes[split_name] = len(images)
         counts[split_name] = _count_boxes(images, classes)
     return DarknetDataset(root=data_file.absolute().parent, data_file=data_file.absolute(),
@@ -298,7 +298,7 @@ def load_darknet_dataset(data_file: PathLike) -> DarknetDataset:
                           counts=counts, n_train=sizes["train"], n_valid=sizes["valid"])
 
 
-def _count_boxes(images: List[str], classes: List[str]) -> Dict[str, int]:
+def _count_boxes(images: List[Path], classes: List[str]) -> Dict[str, int]:
     counter: Counter = Counter()
     for image in images:
         label_file = label_path_for(image)

@@ -11,7 +11,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..boxes import yolo_to_xyxy
 from ..errors import DatasetError
-from .darknet_format import label_path_for, parse_label_text, read_data_file, read_image_list, read_names, \
+from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_names, \
     resolve_data_path
 from .images import probe_image
 from .model import Sample
@@ -58,7 +58,7 @@ def _from_data_file(data_file: Path) -> Tuple[List[Path], Path, Optional[Path]]:
     for key in ("train", "valid"):
         if key in options:
             list_file = resolve_data_path(options[key], data_file)
-            images.extend(resolve_data_path(line, list_file) for line in read_image_list(list_file))
+            images.extend(list_images(list_file))
     unique = list(dict.fromkeys(images))  # darknet's default valid = train: read each image once
     base = Path(os.path.commonpath([str(p.parent) for p in unique])) if unique else data_file.parent
     names = resolve_data_path(options["names"], data_file) if "names" in options else None
