@@ -117,6 +117,10 @@ PDN_EXPORT int pdn_cuda_device_info(int device, char *name, int name_size, int *
     size_t free_b = 0, total_b = 0;
     int previous = 0;
     pdn_clear_error();
+    if (!name || name_size < 1) {
+        pdn_set_error(PDN_ERR_INPUT, "pdn_cuda_device_info: a name buffer is required");
+        return -1;
+    }
     if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
         pdn_set_error(PDN_ERR_CUDA, "CUDA device %d: %s", device, cudaGetErrorString(cudaGetLastError()));
         return -1;
@@ -362,7 +366,7 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
     return d;
 
 fail:
-    free_detector(d);
+    pdn_detector_close(d);   /* under the load lock, with gpu_index set as free_network() needs */
     return NULL;
 }
 
@@ -467,25 +471,28 @@ static int prepare(pdn_detector *d, int n, const uint8_t **images, const int *he
 /* darknet's forward_yolo_layer() applies the [yolo] output activations only in CPU builds (#ifndef GPU): in a CUDA
  * build forward_yolo_layer_gpu() does it, so a network run on the CPU would come back raw.  Apply them here exactly
  * as the CPU build's forward_yolo_layer() does. */
-static void activate_yolo_outputs_on_cpu(network *net)
+void pdn_activate_yolo_layer_on_cpu(const layer *l)
 {
-    int i, b, n;
-    for (i = 0; i < net->n; ++i) {
-        const layer l = net->layers[i];
-        const int plane = l.w * l.h;
-        if (l.type != YOLO) continue;
-        for (b = 0; b < l.batch; ++b) {
-            for (n = 0; n < l.n; ++n) {
-                /* yolo_layer.c's entry_index(l, b, n*w*h, entry) */
-                float *box = l.output + b * l.outputs + n * plane * (4 + l.classes + 1);
-                if (!l.new_coords) {
-                    activate_array(box, 2 * plane, LOGISTIC);
-                    activate_array(box + 4 * plane, (1 + l.classes) * plane, LOGISTIC);
-                }
-                scal_add_cpu(2 * plane, l.scale_x_y, -0.5f * (l.scale_x_y - 1), box, 1);
+    const int plane = l->w * l->h;
+    int b, n;
+    for (b = 0; b < l->batch; ++b) {
+        for (n = 0; n < l->n; ++n) {
+            /* yolo_layer.c's entry_index(l, b, n*w*h, entry) */
+            float *box = l->output + (size_t)b * l->outputs + (size_t)n * plane * (4 + l->classes + 1);
+            if (!l->new_coords) {
+                activate_array(box, 2 * plane, LOGISTIC);
+                activate_array(box + 4 * plane, (1 + l->classes) * plane, LOGISTIC);
             }
+            scal_add_cpu(2 * plane, l->scale_x_y, -0.5f * (l->scale_x_y - 1), box, 1);
         }
     }
+}
+
+static void activate_yolo_outputs_on_cpu(network *net)
+{
+    int i;
+    for (i = 0; i < net->n; ++i)
+        if (net->layers[i].type == YOLO) pdn_activate_yolo_layer_on_cpu(&net->layers[i]);
 }
 #endif
 
@@ -589,7 +596,7 @@ PDN_EXPORT int pdn_detector_results(const pdn_detector *d, int32_t *image_index,
                                     float *confidence, float *xyxy, int capacity)
 {
     int n;
-    if (!d) return -1;
+    if (!d || capacity < 0) return -1;
     n = d->post.res_count < capacity ? d->post.res_count : capacity;
     memcpy(image_index, d->post.res_image, sizeof(int32_t) * (size_t)n);
     memcpy(class_id, d->post.res_class, sizeof(int32_t) * (size_t)n);
@@ -634,8 +641,10 @@ PDN_EXPORT int pdn_forward_only(pdn_detector *d, const float *input)
         pdn_set_error(PDN_ERR_INPUT, "pdn_forward_only: detector and input are required");
         return -1;
     }
+    lock_loads();   /* network_predict_ptr() reads the global gpu_index: nobody may change it meanwhile */
     pdn_guard_enter(&g, PDN_ERR_INTERNAL);
     if (setjmp(g.env)) {
+        unlock_loads();
         pdn_set_error(g.failed_kind, "%s", g.message);
         return -1;
     }
@@ -644,6 +653,7 @@ PDN_EXPORT int pdn_forward_only(pdn_detector *d, const float *input)
 #endif
     network_predict_ptr(d->net, (float *)input);
     pdn_guard_leave(&g);
+    unlock_loads();
     return 0;
 }
 

@@ -102,7 +102,10 @@ PDN_EXPORT double pdn_yolo_inputs_difference(pdn_detector *d, int n, const float
         size_t plane, per_image, c, j;
         int b;
         if (l->type != YOLO) continue;
-        if (!inputs[k]) return -1;
+        if (!inputs[k]) {
+            pdn_set_error(PDN_ERR_INPUT, "pdn_yolo_inputs_difference: fewer inputs than [yolo] layers");
+            return -1;
+        }
         theirs = inputs[k++];
         ours = p.net->layers[i - 1].output;
         plane = (size_t)l->w * l->h;
@@ -187,19 +190,8 @@ PDN_EXPORT int pdn_detect_outputs(pdn_detector *d, int n, const float **inputs, 
         state.input = dst;
         forward_yolo_layer(*l, state);
 #ifdef GPU
-        {   /* CUDA builds: forward_yolo_layer() leaves the activations to its GPU twin (#ifndef GPU); apply them as
-             * the CPU build's does, like pdn_api.c's activate_yolo_outputs_on_cpu() for darknet's CPU forward */
-            int a;
-            for (b = 0; b < l->batch; ++b)
-                for (a = 0; a < l->n; ++a) {
-                    float *box = l->output + (size_t)b * l->outputs + (size_t)a * plane * (4 + l->classes + 1);
-                    if (!l->new_coords) {
-                        activate_array(box, 2 * (int)plane, LOGISTIC);
-                        activate_array(box + 4 * plane, (1 + l->classes) * (int)plane, LOGISTIC);
-                    }
-                    scal_add_cpu(2 * (int)plane, l->scale_x_y, -0.5f * (l->scale_x_y - 1), box, 1);
-                }
-        }
+        /* CUDA builds: forward_yolo_layer() leaves the activations to its GPU twin (#ifndef GPU) */
+        pdn_activate_yolo_layer_on_cpu(l);
 #endif
     }
     p.post->res_count = 0;

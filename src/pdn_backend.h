@@ -17,4 +17,10 @@ typedef struct {
 /* Defined in pdn_api.c.  Returns 0, or -1 for a closed (NULL) detector. */
 int pdn_detector_get_parts(pdn_detector *d, pdn_detector_parts *parts);
 
+#ifdef GPU
+/* Defined in pdn_api.c.  The [yolo] output activations darknet's forward_yolo_layer() applies only in CPU builds,
+ * applied to a layer computed on the CPU of a CUDA build. */
+void pdn_activate_yolo_layer_on_cpu(const layer *l);
+#endif
+
 #endif

@@ -129,9 +129,9 @@ extern "C" int pdn_gpu_prepare_batch(pdn_gpu_stage *s, const pdn_image_view *ima
     int i, max_tw = 0, max_th = 0;
     cudaError_t e;
     for (i = 0; i < n; ++i) total += (size_t)images[i].width * images[i].height * 3;
-    if ((e = reserve(s, total, n)) != cudaSuccess) goto fail;
-    /* the previous batch's copies must be done before the staging buffers are overwritten */
+    /* the previous batch's copies must be done before the staging buffers are freed (reserve) or overwritten */
     if ((e = cudaStreamSynchronize(stream)) != cudaSuccess) goto fail;
+    if ((e = reserve(s, total, n)) != cudaSuccess) goto fail;
     total = 0;
     for (i = 0; i < n; ++i) {
         const pdn_image_view *im = &images[i];
