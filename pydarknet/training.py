@@ -29,11 +29,12 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Un
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
 from .training_log import (ErrorEvent, Event, History, IterationEvent, MapEvent, SavedWeightsEvent,
-                           TrainingDoneEvent, TrainingLogParser)
+                           TrainingDoneEvent, TrainingLogParser, WarningEvent)
 
 PathLike = Union[str, os.PathLike]
 
 # printed by src/pdn_train.c when a stop request made darknet save its weights mid-run
+SHOWN_WARNINGS = 5   # darknet's warnings (an image it cannot load, a missing label) shown above the progress bar
 _STOPPED = re.compile(r"pydarknet: stopped after iteration (\d+), weights saved to (.+?)\s*$", re.M)
 
 
@@ -451,6 +452,7 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
     from .cfg import read_cfg
     max_batches = read_cfg(cfg_file(cfg)).net.get_int("max_batches", 0) or None
     bar = None
+    warned = 0
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=max_batches, initial=process.run.iterations, unit="it", desc="training", file=sys.stderr,
@@ -468,6 +470,11 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
                 bar.set_postfix(postfix, refresh=False)
             elif bar is not None and isinstance(event, MapEvent):
                 bar.write(f"iteration {event.iteration}: mAP@{event.iou_thresh:.2f} = {event.map:.2%}")
+            elif bar is not None and isinstance(event, WarningEvent):
+                warned += 1
+                if warned <= SHOWN_WARNINGS:
+                    bar.write(f"darknet: {event.message}: {event.path}" + (
+                        f" (further warnings only in {process.run.log_file})" if warned == SHOWN_WARNINGS else ""))
     except KeyboardInterrupt:
         process.close()       # the child saves <cfg>_interrupted.weights and stops
         if bar is not None:

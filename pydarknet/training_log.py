@@ -174,6 +174,7 @@ _FILE_ERROR = re.compile(r"Couldn't open file: (.+?)\s*$")
 _CUDA_ERROR = re.compile(r"\b(?:CUDA|cuDNN|cuBLAS|cudaError_t)\b.*\bError\b.*")
 _NO_LABEL = re.compile(r"Can't open label file\. \(This can be normal only if you use MSCOCO\): (.+?)\s*$")
 _WRONG_ANNOTATION = re.compile(r"Wrong annotation: (.*?), file: (.+?)\s*$")
+_CANNOT_LOAD = re.compile(r'Cannot load image "(.+?)"')   # image.c load_image_stb: it goes on with a blank image
 _OTHER_ERROR = re.compile(r"(?<!\S)Error[:!].*")
 
 
@@ -313,6 +314,10 @@ class TrainingLogParser:
         match = _WRONG_ANNOTATION.search(line)
         if match:
             return [WarningEvent(f"wrong annotation: {match.group(1)}", match.group(2))]
+        match = _CANNOT_LOAD.search(line)
+        if match:
+            return [WarningEvent("darknet cannot load this image and trains on a blank 10x10 one instead",
+                                 match.group(1))]
         match = _OTHER_ERROR.search(line)
         if match:
             return [ErrorEvent(match.group(0).strip())]

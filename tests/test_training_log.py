@@ -45,6 +45,7 @@ FORMATS = {
     "cuda_sync": ("dark_cuda.c", r"\n cudaError_t status = cudaDeviceSynchronize() Error in: file: %s function: %s() line: %d\n"),
     "no_label": ("data.c", r"Can't open label file. (This can be normal only if you use MSCOCO): %s \n"),
     "wrong_class": ("data.c", r"\n Wrong annotation: class_id = %d. But class_id should be [from 0 to %d], file: %s \n"),
+    "cannot_load": ("image.c", r"Cannot load image \"%s\"\nSTB Reason: %s\n"),
 }
 
 
@@ -167,6 +168,7 @@ def test_diverged_training_reports_nan_and_the_final_line_without_newline():
 def test_errors_and_warnings():
     text = (printf("no_label", "/d/images/a.txt")
             + printf("wrong_class", 7, 3, "/d/images/b.txt")
+            + printf("cannot_load", "images/c.jpg", "can't fopen")
             + printf("error_location", "./src/parser.c", "parse_yolo", 458)
             + "Error: l.outputs == params.inputs, filters= in the [convolutional]-layer doesn't correspond to "
               "classes= or mask= in [yolo]-layer: Success\n"
@@ -179,6 +181,9 @@ def test_errors_and_warnings():
                                      "/d/images/a.txt")
     assert events[1] == WarningEvent("wrong annotation: class_id = 7. But class_id should be [from 0 to 3]",
                                      "/d/images/b.txt")
+    assert events[2] == WarningEvent("darknet cannot load this image and trains on a blank 10x10 one instead",
+                                     "images/c.jpg")
+    events = events[:2] + events[3:]
     assert events[2].kind == "darknet" and events[2].location == "./src/parser.c, parse_yolo(), line #458"
     assert events[2].message.startswith("Error: l.outputs == params.inputs")
     assert events[3] == ErrorEvent("Couldn't open file: data/train.txt", "file", path="data/train.txt")
