@@ -25,7 +25,7 @@ from typing import Iterable, List, NamedTuple, Optional, Union
 import numpy as np
 
 from .cfg import Cfg, read_cfg
-from .datasets.darknet_format import (label_path_for, list_images, parse_label_text, read_data_file,
+from .datasets.darknet_format import (label_path_for, list_images, read_data_file, read_label_file,
                                       resolve_data_path)
 from .errors import DatasetError
 
@@ -133,11 +133,9 @@ def _train_label_files(data_file: PathLike) -> List[Path]:
 
 
 def _label_sizes(path: Path) -> np.ndarray:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    parsed = read_label_file(path)
+    if parsed is None:
         return np.zeros((0, 2))
-    parsed = parse_label_text(text)
     if parsed.malformed:
         number, line = parsed.malformed[0]
         raise DatasetError(f"line {number} is not '<class> <x> <y> <w> <h>': {line!r} (darknet stops reading the "

@@ -96,7 +96,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     import numpy as np
 
     from .boxes import yolo_to_xyxy
-    from .datasets.darknet_format import (label_path_for, list_images, parse_label_text, read_data_file,
+    from .datasets.darknet_format import (label_path_for, list_images, read_data_file, read_label_file,
                                           resolve_data_path)
     from .detector import Detector
     from .images import read_image
@@ -119,8 +119,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
         for path in iterator:
             image = read_image(path)
             h, w = image.shape[:2]
-            label_file = label_path_for(path)
-            labels = parse_label_text(label_file.read_text()) if label_file and label_file.exists() else None
+            labels = read_label_file(label_path_for(path))
             if labels is None:
                 truths.append((np.zeros((0, 4)), np.zeros(0, np.int64)))
             else:

@@ -55,7 +55,7 @@ def run_anchors(args: argparse.Namespace) -> int:
     from .anchors import calc_anchors
 
     result = calc_anchors(args.data, n=args.n, width=args.width, height=args.height, out_cfg=args.cfg)
-    print("anchors = " + ", ".join(f"{w:.0f},{h:.0f}" for w, h in result.anchors))
+    print("anchors = " + result.cfg_text())   # exactly what goes into a cfg
     print(f"mean IoU with the boxes: {result.mean_iou:.2%}" + (f"; written into {args.cfg}" if args.cfg else ""))
     return 0
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import DatasetError
-from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_names, \
+from .darknet_format import label_path_for, list_images, read_data_file, read_label_file, read_names, \
     resolve_data_path
 from .dedupe import group_identical_files
 from .images import ImageInfo, probe_image, verify_image
@@ -219,13 +219,11 @@ def _check_image(image: Path, n_classes: int, verify_images: bool) -> _ImageResu
     if label_file is None:
         result.problems.append(Problem(where, "darknet cannot derive a label file name from this extension"))
         return result
-    try:
-        text = label_file.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    parsed = read_label_file(label_file)
+    if parsed is None:
         result.problems.append(Problem(str(label_file), "label file missing: darknet trains on this image as if "
                                                         "it had no objects"))
         return result
-    parsed = parse_label_text(text)
     label_where = str(label_file)
     for number, line in parsed.malformed:
         result.problems.append(Problem(label_where, f"line {number} is malformed ({line[:60]!r}): darknet stops "

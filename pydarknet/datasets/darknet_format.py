@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DatasetError
 
 __all__ = ["label_path_for", "read_data_file", "resolve_data_path", "read_names", "read_image_list", "list_images",
-           "parse_label_text", "ParsedLabels", "format_label_lines", "write_data_file"]
+           "parse_label_text", "read_label_file", "ParsedLabels", "format_label_lines", "write_data_file"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -142,6 +142,18 @@ def parse_label_text(text: str) -> ParsedLabels:
         rows.append([float(match.group(k)) for k in range(2, 6)])
     return ParsedLabels(np.array(ids, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(-1, 4),
                         malformed)
+
+
+def read_label_file(path: Optional[PathLike]) -> Optional[ParsedLabels]:
+    """A label file parsed (bytes that are not UTF-8 replaced, as darknet's fscanf would skip them), or None where
+    there is none: darknet then takes the image as one without objects."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    return parse_label_text(text)
 
 
 def format_label_lines(class_ids, yolo_boxes) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..errors import DatasetError
 from .classes import ClassSpec, resolve_classes
-from .darknet_format import (format_label_lines, label_path_for, parse_label_text, read_data_file,
+from .darknet_format import (format_label_lines, label_path_for, read_data_file, read_label_file,
                              list_images, read_names, resolve_data_path, write_data_file, write_lf_text)
 from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
@@ -301,12 +301,9 @@ def load_darknet_dataset(data_file: PathLike) -> DarknetDataset:
 def _count_boxes(images: List[Path], classes: List[str]) -> Dict[str, int]:
     counter: Counter = Counter()
     for image in images:
-        label_file = label_path_for(image)
-        try:
-            text = label_file.read_text(encoding="utf-8", errors="replace") if label_file else ""
-        except FileNotFoundError:
-            continue
-        counter.update(parse_label_text(text).class_ids.tolist())
+        labels = read_label_file(label_path_for(image))
+        if labels is not None:
+            counter.update(labels.class_ids.tolist())
     return {name: counter.get(i, 0) for i, name in enumerate(classes)}
 
 

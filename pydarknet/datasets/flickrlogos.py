@@ -26,7 +26,7 @@ __all__ = ["read_flickrlogos32"]
 
 PathLike = Union[str, os.PathLike]
 NO_LOGO = "no-logo"
-SUBSETS = ("all", "trainset", "valset", "testset", "trainvalset")
+SUBSETS = ("all", "trainset", "valset", "testset")   # the lists FlickrLogos-v2 ships (dataset-formats.md)
 
 
 def read_flickrlogos32(root: PathLike, subset: str = "all", include_no_logo: bool = True,

@@ -11,8 +11,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..boxes import yolo_to_xyxy
 from ..errors import DatasetError
-from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_names, \
-    resolve_data_path
+from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_label_file, \
+    read_names, resolve_data_path
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -106,8 +106,7 @@ def _read_sample(image: Path, base: Path, class_names: List[str]) -> Sample:
     label_file = _label_file(image)
     if label_file is None:
         raise DatasetError("darknet cannot derive a label file name from this extension", path=image)
-    text = label_file.read_text(encoding="utf-8", errors="replace") if label_file.is_file() else ""
-    parsed = parse_label_text(text)
+    parsed = read_label_file(label_file) or parse_label_text("")
     if parsed.malformed:
         number, line = parsed.malformed[0]
         raise DatasetError(f"line {number} is not '<id> <x> <y> <w> <h>': {line!r}", path=label_file)

@@ -37,23 +37,15 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..detections import Detections
+from ..metrics import pairwise_iou
 
 __all__ = ["Appearance", "Tracker", "iou_matrix", "buffered_iou_matrix"]
 
 _FORBIDDEN = 1e6  # cost of a pair the assignment must not use (a finite stand-in for infinity)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over union of xyxy boxes ``a`` (N, 4) and ``b`` (M, 4)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+# (N, M) IoU of xyxy boxes: the metrics' (darknet's box_iou), under the name the tracker's callers know
+iou_matrix = pairwise_iou
 
 
 def buffered_iou_matrix(a: np.ndarray, b: np.ndarray, buffer: float) -> np.ndarray:
