@@ -18,7 +18,8 @@ do_nms_sort): the same boxes within IoU 0.98 and confidences within 0.01.  A spe
 The OpenCV DNN user path is checked too, for information (it resizes differently and keeps one class per box).
 
     python bench/bench_cpu.py                                 # yolov3-tiny 416, dog.jpg, 2 threads
-    python bench/bench_cpu.py --library blas=build/blas/libpydarknet.so
+    python bench/bench_cpu.py --library darknet-gemm=build/cpu-noblas/libpydarknet.so   # another build beside
+                                                      # (docs/cpu.md: one with darknet's own gemm, no OpenBLAS)
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -60,7 +60,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, load_darknet_py, markdown_table, median_ms, save  # noqa: E402
+from _common import darknet_py_detector, interleaved, load_darknet_py, markdown_table, median_ms, save  # noqa: E402
 from bench_detect import gate, reference_detections  # noqa: E402
 
 import pydarknet  # noqa: E402
@@ -109,10 +109,22 @@ def opencv_user_path(cfg: Path, weights: Path, thresh: float, nms: float):
 
 
 class _Found:
-    """A detection as bench_detect.gate() reads it."""
+    """Detections as bench_detect.gate() reads them, like pydarknet's Detections: class_id, confidence and xyxy
+    arrays."""
 
     def __init__(self, class_id, confidence, xyxy):
-        self.class_id, self.confidence, self.xyxy = class_id, confidence, xyxy
+        self.class_id = np.asarray(class_id, np.int64)
+        self.confidence = np.asarray(confidence, np.float64)
+        self.xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+
+    @classmethod
+    def from_rows(cls, rows) -> "_Found":
+        """From (class id, confidence, xyxy) rows, as the OpenCV user path returns them."""
+        rows = list(rows)
+        return cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    def __len__(self) -> int:
+        return len(self.class_id)
 
 
 class OtherLibrary:
@@ -149,7 +161,7 @@ class OtherLibrary:
         if count:
             lib.pdn_detector_results(self.handle, ffi.from_buffer("int32_t[]", ii), ffi.from_buffer("int32_t[]", cc),
                                      ffi.from_buffer("float[]", conf), ffi.from_buffer("float[]", xyxy), count)
-        return [_Found(int(cc[i]), float(conf[i]), tuple(float(v) for v in xyxy[i])) for i in range(count)]
+        return _Found(cc, conf, xyxy)
 
     def forward(self, image):
         ffi, lib = self.ffi, self.lib
@@ -186,15 +198,13 @@ def main() -> int:
     h, w = image.shape[:2]
 
     dn = load_darknet_py(_native.library_path().parent / "libdarknet.so", local=True)
-    data = workdir / "ref.data"
+    ref_net, _ = darknet_py_detector(dn, args.cfg, args.weights, args.names, args.thresh)
     n_classes = sum(1 for line in args.names.read_text().splitlines() if line.strip())
-    data.write_text(f"classes={n_classes}\nnames={args.names}\n")
-    ref_net, _names, _colors = dn.load_network(str(args.cfg), str(data), str(args.weights), batch_size=1)
     reference = reference_detections(dn, ref_net, png, n_classes, args.thresh, args.nms)
 
     ocv_detect, ocv_forward, (nw, nh) = opencv_user_path(args.cfg, args.weights, args.thresh, args.nms)
     blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (nw, nh), swapRB=True, crop=False)
-    ocv_found = [_Found(*d) for d in ocv_detect(image)]
+    ocv_found = _Found.from_rows(ocv_detect(image))
     gates = {"OpenCV DNN, end to end": gate(reference, ocv_found, w, h) + " (information only)"}
 
     cases = {"OpenCV DNN, end to end": lambda: ocv_detect(image),

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DARKNET, MODELS, markdown_table, save  # noqa: E402

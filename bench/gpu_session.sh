@@ -23,6 +23,8 @@ if [[ $steps == *" build "* ]]; then
   time python3 -m pip install --no-build-isolation --no-deps -q . \
       -C cmake.define.PYDARKNET_CUDA=ON -C cmake.define.PYDARKNET_CUDNN=ON \
       -C cmake.define.PYDARKNET_DARKNET_COMMIT="$commit" -C build.verbose=false 2>&1 | tail -30 | tee "$OUT/build.log"
+  # a failed build must not let the tests and benchmarks run against whatever was installed before
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "=== build FAILED: see build.log"; exit 1; }
   python3 -m pydarknet doctor | tee "$OUT/doctor.txt"
 fi
 if [[ $steps == *" test "* ]]; then

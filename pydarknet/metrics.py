@@ -186,8 +186,9 @@ def _detection_arrays(detections) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_class_ids(class_ids: np.ndarray, num_classes: int, what: str, image: int) -> None:
-    if class_ids.size and (class_ids.min() < 0 or class_ids.max() >= num_classes):
-        raise ValueError(f"image {image}: {what} class id {int(class_ids.max())} outside 0..{num_classes - 1}")
+    bad = class_ids[(class_ids < 0) | (class_ids >= num_classes)]
+    if bad.size:
+        raise ValueError(f"image {image}: {what} class id {int(bad[0])} outside 0..{num_classes - 1}")
 
 
 def _match_image(d_boxes, d_classes, t_boxes, t_classes, difficult, iou_thresh: float):
