@@ -553,7 +553,7 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
     divides ``batch``, else 1. ``max_batches`` defaults to :func:`default_max_batches` (``images`` = training
     image count), ``steps`` to 80% and 90% of it. ``anchors`` (as many as each head's ``num``) go into every
     yolo layer. ``learning_rate``, ``burn_in`` and ``net_options`` (any other ``[net]`` keys) override the
-    template. ``width_multiplier`` scales the filters of every convolution except those feeding a detection
+    template; without ``burn_in``, a template's warm-up as long as the whole run becomes a tenth of it. ``width_multiplier`` scales the filters of every convolution except those feeding a detection
     layer (rounded to multiples of 8, at least 8): 0.25 gives a network of about 1/16 the weights and FLOPs, for
     small, fast models. The result is validated; with ``out`` it is also written there.
     """
@@ -593,6 +593,9 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
         net.set("learning_rate", float(learning_rate))
     if burn_in is not None:
         net.set("burn_in", _check_int(burn_in, "burn_in", 0, path))
+    elif (net.get_int("burn_in", 0) or 0) >= max_batches:
+        # the template's warm-up (1000 iterations) would keep the learning rate near 0 for the whole of a short run
+        net.set("burn_in", max(1, max_batches // 10))
     for key, value in (net_options or {}).items():
         net.set(key, value)
 

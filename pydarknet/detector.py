@@ -97,7 +97,7 @@ class Detector:
         gpu = _resolve_device(device)
 
         if names is not None and data is not None:
-            raise ValueError("give either names= or data=, not both")
+            raise ValueError("give either names= (--names) or data= (--data), not both")
         if data is not None:
             from .datasets.darknet_format import resolve_data_path
 

@@ -80,7 +80,7 @@ def _darknet_map(data: Path, cfg: Path, weights: Path, iou_thresh: float, conf_t
     maps = [e for e in events.feed(output) + events.close() if isinstance(e, MapEvent)]
     finished = MAP_RESULT_PREFIX in output
     if proc.returncode != 0 or not finished or not maps:
-        tail = "\n".join(output.strip().splitlines()[-25:])
+        tail = "\n".join(line for line in output.strip().splitlines()[-25:] if MAP_RESULT_PREFIX not in line)
         how = f"exited with status {proc.returncode}" if proc.returncode >= 0 else f"died (signal {-proc.returncode})"
         raise DarknetError(f"darknet's mAP evaluation {how}", path=weights, darknet_message=tail)
     m = maps[-1]
@@ -141,13 +141,19 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     ``result.disagreement`` says how far apart the two mAPs are.
     """
     from . import _native
-    from .detector import _resolve_device
+    from .detector import Detector, _resolve_device
     from .netfiles import check_weights_header
     from .training import prepare_training
 
     gpu = _resolve_device(device)
     if gpu < 0 and _native.build_info()["cuda"]:
         raise CudaError(_native.cpu_unsupported_in_cuda_build("darknet's mAP (validate_detector_map)"))
+    if gpu >= 0 and not _native.build_info()["cuda"]:
+        raise CudaError(f"GPU {gpu} was requested, but this pydarknet was built without CUDA "
+                        f"({_native.build_info()['notes']})")
+    if not 0 < iou_thresh <= 1 or not 0 <= conf_thresh < 1:
+        raise ValueError(f"iou_thresh must be in (0, 1] and conf_thresh in [0, 1), not {iou_thresh} and "
+                         f"{conf_thresh}")
     child_data, cfg_path, scratch, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True,
                                                                            training=False)
     cfg = cfg_path
@@ -155,6 +161,10 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
         letterbox = bool(network.net.get_int("letter_box", 0))
     try:
         check_weights_header(weights)
+        # darknet's validate_detector_map loads what it can of any weights file and reports a mAP of 0 for
+        # weights of another cfg; Detector() refuses a file whose size is not what the cfg reads
+        with Detector(cfg_path, weights, device="cpu" if gpu < 0 else gpu, backend="darknet"):
+            pass
         result = _darknet_map(child_data, cfg_path.absolute(), Path(weights).absolute(), iou_thresh, conf_thresh,
                               map_points, letterbox, gpu)
     finally:

@@ -86,6 +86,18 @@ def check_weights_header(path: PathLike) -> Path:
     return p
 
 
+def weights_images_seen(path: PathLike) -> int:
+    """The images-seen count in a weights file's header (darknet resumes its iteration count from it:
+    seen / the cfg's batch)."""
+    p = check_weights_header(path)
+    with open(p, "rb") as f:
+        head = f.read(20)
+    major, minor = struct.unpack("<2i", head[:8])
+    if major * 10 + minor >= 2:
+        return struct.unpack("<Q", head[12:20])[0] if len(head) >= 20 else 0
+    return struct.unpack("<I", head[12:16])[0]
+
+
 def read_names(names: Union[PathLike, Sequence[str]]) -> List[str]:
     """Class names from a .names file (one per line), a list, or "coco"/"voc" (the lists darknet ships)."""
     if isinstance(names, (str, os.PathLike)) and str(names) in _BUILTIN_NAMES and not Path(names).exists():

@@ -107,7 +107,7 @@ def _check_gpus(gpus: Optional[Sequence[int]]) -> List[int]:
         return []
     if not cuda_build:
         raise CudaError(f"GPUs {gpus} were requested, but this pydarknet was built without CUDA "
-                        f"({_native.build_info()['notes']}); pass gpus=[] to train on the CPU")
+                        f"({_native.build_info()['notes']}); train on the CPU with gpus=[] (--gpus cpu)")
     visible = len(_native.cuda_devices())
     bad = [g for g in gpus if g < 0 or g >= visible]
     if bad:
@@ -210,6 +210,21 @@ def _list_for_darknet(list_file: Path, folder: Path, name: str) -> Path:
     text = "".join(f"{p}\n" for p in list_images(list_file))
     atomic_write_bytes(resolved, text.encode("utf-8", "surrogateescape"), DatasetError)
     return resolved
+
+
+def _check_iterations_left(weights: Path, network, cfg_path: Path) -> None:
+    """darknet continues the iteration count stored in starting weights: weights trained past this cfg's
+    max_batches (COCO weights, say) would train 0 iterations and overwrite <cfg>_final.weights."""
+    from .netfiles import weights_images_seen
+
+    batch = network.net.get_int("batch", 1) or 1
+    max_batches = network.net.get_int("max_batches", 0) or 0
+    done = weights_images_seen(weights) // batch
+    if max_batches and done >= max_batches:
+        raise WeightsError(f"these weights have already been trained for {done} iterations (images seen / batch "
+                           f"{batch}), not fewer than max_batches={max_batches} of {cfg_path.name}: darknet would "
+                           f"train 0 iterations. To start from them, count from 0: clear=True (--clear)",
+                           path=weights)
 
 
 def _map_epochs(map_every: int, network, n_train: int) -> int:
@@ -408,6 +423,8 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
                                f"is in the backup folder", path=backup_dir)
         weights = max(existing, key=lambda p: p.stat().st_mtime)
         clear = False
+    if weights is not None and not clear and not resume:
+        _check_iterations_left(weights, network, cfg_path)
     from .datasets.darknet_format import read_image_list, read_data_file
     n_train = len(read_image_list(read_data_file(child_data)["train"]))
     args = {"data": str(child_data), "cfg": str(cfg_path.absolute()), "weights": str(weights) if weights else None,
@@ -479,7 +496,7 @@ def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,
         process.close()       # the child saves <cfg>_interrupted.weights and stops
         if bar is not None:
             saved = process.run.weights.get("interrupted")
-            bar.write(f"interrupted: darknet saved {saved}; resume with resume=True" if saved
+            bar.write(f"interrupted: darknet saved {saved}; resume with resume=True (--resume)" if saved
                       else "interrupted before darknet saved any weights")
     finally:
         try:

@@ -6,17 +6,41 @@ import json
 import sys
 
 
-def _int_list(text: str):
-    return [int(x) for x in text.split(",") if x.strip()] if text else []
+def _gpu_list(text: str):
+    """--gpus: "0" or "0,1"; "" or "cpu" for the CPU."""
+    if text.strip().lower() in ("", "cpu"):
+        return []
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"GPU indices such as 0 or 0,1 (or cpu), not {text!r}") from None
+
+
+def _size(text: str):
+    """--size: 416 or 512x288."""
+    try:
+        values = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"a size such as 416 or 512x288, not {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def run_cfg(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .cfg import make_cfg
 
-    size = tuple(int(v) for v in args.size.lower().split("x")) if "x" in args.size.lower() else int(args.size)
-    cfg = make_cfg(args.template, classes=args.classes, size=size, batch=args.batch, subdivisions=args.subdivisions,
-                   max_batches=args.max_batches, images=args.images, width_multiplier=args.width_multiplier,
-                   out=args.out)
+    if Path(args.out).exists() and not args.force:
+        raise FileExistsError(f"{args.out} exists (pass --force to replace it)")
+    cfg = make_cfg(args.template, classes=args.classes, size=args.size, batch=args.batch,
+                   subdivisions=args.subdivisions, max_batches=args.max_batches, images=args.images,
+                   width_multiplier=args.width_multiplier, learning_rate=args.learning_rate, burn_in=args.burn_in)
+    if args.random is not None:
+        for head in cfg.heads():
+            head.section.set("random", args.random)
+    cfg.save(args.out)
     print(f"wrote {args.out}: {args.template}, {args.classes} classes, {cfg.net.get('width')}x{cfg.net.get('height')}, "
           f"max_batches={cfg.net.get('max_batches')}, steps={cfg.net.get('steps')}")
     return 0
@@ -25,8 +49,7 @@ def run_cfg(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from .training import train
 
-    gpus = None if args.gpus is None else _int_list(args.gpus)
-    run = train(args.data, args.cfg, pretrained=args.pretrained, gpus=gpus, map_every=args.map_every,
+    run = train(args.data, args.cfg, pretrained=args.pretrained, gpus=args.gpus, map_every=args.map_every,
                 clear=args.clear, resume=args.resume, backup=args.backup)
     print(run)
     if run.history_file:
@@ -67,13 +90,19 @@ def register(subparsers) -> None:
     p.add_argument("template", help="yolov3-tiny, yolov4-tiny, yolov4-tiny-3l, yolov3, yolov4, yolov4-csp, "
                                     "yolov7-tiny, yolov3_5l (or a cfg path)")
     p.add_argument("--classes", type=int, required=True)
-    p.add_argument("--size", default="416", help="input size, multiple of 32: 416 or 512x288")
+    p.add_argument("--size", type=_size, default=416, help="input size, multiple of 32: 416 or 512x288")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--subdivisions", type=int, default=None)
     p.add_argument("--max-batches", type=int, default=None, help="default max(2000*classes, images, 6000)")
     p.add_argument("--images", type=int, default=None, help="training images (for the default max_batches)")
     p.add_argument("--width-multiplier", type=float, default=1.0, help="scale every layer's filters (e.g. 0.5)")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: the template's")
+    p.add_argument("--burn-in", type=int, default=None,
+                   help="warm-up iterations (default: the template's, or a tenth of a shorter max_batches)")
+    p.add_argument("--random", type=int, choices=[0, 1], default=None,
+                   help="multi-scale training in every head (default: the template's; 0 for CPU training)")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run_cfg)
 
     p = subparsers.add_parser("train", help="train a detector (darknet in a child process)",
@@ -83,8 +112,11 @@ def register(subparsers) -> None:
     p.add_argument("data", help="obj.data")
     p.add_argument("--cfg", required=True)
     p.add_argument("--pretrained", help="starting weights (e.g. yolov4-tiny.conv.29)")
-    p.add_argument("--gpus", default=None, help="e.g. 0 or 0,1; empty string for the CPU (default: GPU 0 if any)")
-    p.add_argument("--map-every", type=int, default=None, help="measure mAP about every N iterations")
+    p.add_argument("--gpus", type=_gpu_list, default=None,
+                   help="e.g. 0 or 0,1; cpu (or an empty string) for the CPU (default: GPU 0 if any)")
+    p.add_argument("--map-every", type=int, default=None,
+                   help="measure mAP about every N iterations (darknet rounds to whole epochs, measures at most "
+                        "every 100 iterations and not before burn_in)")
     p.add_argument("--clear", action="store_true", help="restart the iteration count of --pretrained")
     p.add_argument("--resume", action="store_true", help="continue from the newest weights in the backup folder")
     p.add_argument("--backup", default=None, help="folder for weights and logs (default: the data file's backup=)")

@@ -16,6 +16,7 @@ import pytest
 from pydarknet import (ConfigError, CudaError, DatasetError, TrainingError, build_info, evaluate, make_cfg,
                        train)
 from pydarknet.anchors import calc_anchors
+from pydarknet.cfg import read_cfg
 from pydarknet.synthetic import BrandSet, generate_dataset
 from pydarknet.training import iter_train
 from pydarknet.training_log import IterationEvent
@@ -131,6 +132,37 @@ def test_lists_with_entries_relative_to_themselves(dataset, tmp_path):
     assert run.finished and run.iterations == 3
     log = run.log_file.read_text()
     assert "Cannot load image" not in log and "Couldn't open file" not in log
+
+
+def test_starting_weights_trained_past_max_batches_need_clear(dataset, tmp_path):
+    """darknet continues the iteration count of starting weights: past max_batches it would train nothing and
+    overwrite <cfg>_final.weights.  Refused, unless clear=True counts from 0."""
+    import struct
+
+    from pydarknet import WeightsError, _native
+    cfg = tmp_path / "start.cfg"
+    tiny_cfg(cfg, max_batches=3)
+    weights = tmp_path / "seasoned.weights"
+    ffi, lib = _native.load()
+    assert lib.pdn_write_initial_weights(str(cfg).encode(), str(weights).encode(), 1, 0) == 0
+    data = bytearray(weights.read_bytes())
+    data[12:20] = struct.pack("<Q", 16 * 5000)          # 5000 iterations of batch 16 seen
+    weights.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"5000 iterations.*max_batches=3.*clear=True"):
+        train(dataset.data_file, cfg, pretrained=weights, gpus=TRAIN_GPUS, backup=tmp_path / "b", progress=False)
+    assert not (tmp_path / "b" / "start_final.weights").exists()
+    run = train(dataset.data_file, cfg, pretrained=weights, clear=True, gpus=TRAIN_GPUS, backup=tmp_path / "b",
+                progress=False)
+    assert run.finished and run.iterations == 3
+
+
+def test_evaluate_refuses_weights_of_another_cfg(tmp_path, yolo_weights):
+    """darknet's validate_detector_map loads what it can and reports mAP 0; evaluate() refuses such weights."""
+    from pydarknet import WeightsError
+    from pydarknet.demo import demo_model, generate_demo_dataset
+    ds = generate_demo_dataset(tmp_path / "ds", n_images=10, seed=5, split=(0.5, 0.5))
+    with pytest.raises(WeightsError, match="does not match the cfg"):
+        evaluate(ds.data_file, demo_model().cfg, yolo_weights)
 
 
 def test_cfg_classes_must_match_the_data(dataset, tmp_path):
@@ -308,6 +340,22 @@ def test_command_line_cfg_and_anchors(dataset, tmp_path):
     made = run("cfg", "yolov4-tiny", "--classes", "2", "--size", "128", "--max-batches", "100", "--out", str(cfg))
     assert made.returncode == 0, made.stderr
     assert "filters=21" in cfg.read_text()
+    net = read_cfg(cfg).net
+    assert net.get_int("burn_in") == 10, "the template's 1000-iteration warm-up would outlast a 100-iteration run"
+    again = run("cfg", "yolov4-tiny", "--classes", "2", "--size", "128", "--max-batches", "100", "--out", str(cfg))
+    assert again.returncode == 1 and "--force" in again.stderr
+    made = run("cfg", "yolov3-tiny", "--classes", "2", "--size", "160x128", "--max-batches", "100", "--out", str(cfg),
+               "--learning-rate", "0.005", "--burn-in", "20", "--random", "0", "--force")
+    assert made.returncode == 0, made.stderr
+    tiny = read_cfg(cfg)
+    assert (tiny.net.get_float("learning_rate"), tiny.net.get_int("burn_in"), tiny.net.get_int("width")) == \
+        (0.005, 20, 160)
+    assert {head.section.get_int("random") for head in tiny.heads()} == {0}
+    for bad_args, message in ((["cfg", "yolov3-tiny", "--classes", "2", "--size", "512x", "--out", "x.cfg"],
+                               "a size such as 416"),
+                              (["train", str(dataset.data_file), "--cfg", str(cfg), "--gpus", "x"], "GPU indices")):
+        refused = run(*bad_args)
+        assert refused.returncode == 2 and message in refused.stderr
     anchors = run("anchors", str(dataset.data_file), "-n", "6", "--cfg", str(cfg))
     assert anchors.returncode == 0, anchors.stderr
     assert "mean IoU" in anchors.stdout

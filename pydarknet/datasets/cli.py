@@ -183,7 +183,8 @@ def _guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; nothing was written to the output folder", file=sys.stderr)
+        writes = getattr(args, "out", None) is not None     # convert and merge write a dataset; check does not
+        print("interrupted" + ("; nothing was written to the output folder" if writes else ""), file=sys.stderr)
         return 130
 
 
