@@ -159,7 +159,7 @@ def test_data_file_without_names(files):
 
 
 def test_names_and_data_together(files):
-    with pytest.raises(ValueError, match="either names= or data="):
+    with pytest.raises(ValueError, match=r"either names= \(--names\) or data= \(--data\)"):
         Detector(files.cfg, files.weights, names=files.names, data=files.write("obj.data", "classes=80\n"))
 
 
