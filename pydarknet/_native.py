@@ -155,7 +155,7 @@ def raise_last_error(action: str, cfg: Optional[os.PathLike] = None, weights: Op
             hint = (": this pydarknet was built with CUDA, which needs a working NVIDIA driver and GPU even for "
                     "device='cpu', and none is usable here; on this machine install a CPU build (pip install . -C "
                     "cmake.define.PYDARKNET_CUDA=OFF)")
-        raise CudaError(f"{action}: CUDA failed{hint}", darknet_message=message)
+        raise CudaError(f"{action}: {first_line}{hint}", darknet_message=details)
     if kind == ERR_WEIGHTS:
         raise WeightsError(f"{action}: {first_line}", path=weights, darknet_message=details)
     if kind == ERR_CONFIG:

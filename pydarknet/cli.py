@@ -83,16 +83,24 @@ def run_detect(args: argparse.Namespace) -> int:
         raise ValueError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     out_dir = Path(args.out) if args.out else None
     if out_dir:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise NotADirectoryError(f"--out {out_dir}: exists and is not a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, failed, written = [], 0, set()
     with open_detector(args) as detector:
         bar = tqdm(images, unit="img", disable=len(images) < 8 or not sys.stderr.isatty(), file=sys.stderr)
         for path in bar:
-            image = read_image(path)
+            try:   # one unreadable image is reported and skipped; the others are still detected
+                image = read_image(path)
+            except (OSError, ValueError) as error:
+                failed += 1
+                print(f"pydarknet detect: error: {error}", file=sys.stderr)
+                results.append({"image": str(path), "error": str(error)})
+                continue
             dets = detector.detect(image)
             results.append({"image": str(path), **dets.to_dict()})
             if out_dir:
-                target = out_dir / (path.stem + ".jpg")
+                target = _annotated_name(out_dir, path, written)
                 if not cv2.imwrite(str(target), dets.draw(image)):
                     raise OSError(f"{target}: could not write the annotated image")
             if not args.json:
@@ -101,15 +109,24 @@ def run_detect(args: argparse.Namespace) -> int:
                     print(f"  {d}")
     if args.json:
         print(json.dumps(results, indent=1))
-    return 0
+    return 1 if failed else 0
+
+
+def _annotated_name(out_dir: Path, image: Path, written: set) -> Path:
+    """``out_dir/<name>.jpg``; images of the same name from different folders get ``-2``, ``-3``... instead of
+    overwriting each other."""
+    target, n = out_dir / f"{image.stem}.jpg", 1
+    while target in written:
+        n += 1
+        target = out_dir / f"{image.stem}-{n}.jpg"
+    written.add(target)
+    return target
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from .doctor import report
+    from .doctor import main as doctor_main
 
-    text, code = report()
-    print(text)
-    return code
+    return doctor_main()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -170,6 +170,9 @@ class DemoModel:
 def demo_model(folder: Optional[PathLike] = None) -> DemoModel:
     """The demo detector in ``folder`` (default: the one installed with the package, ``MODEL_DIR``)."""
     folder = Path(folder) if folder is not None else MODEL_DIR
+    if folder != MODEL_DIR and not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (a demo model folder holds demo.cfg, demo.weights and "
+                                f"demo.names, e.g. from examples/train_demo_model.py --out FOLDER)")
     files = {kind: folder / f"demo.{kind}" for kind in ("cfg", "weights", "names")}
     missing = [path.name for path in files.values() if not path.is_file()]
     if missing:
@@ -267,13 +270,14 @@ def run_demo(out: PathLike = "pydarknet-demo", seconds: float = CLIP_SECONDS, de
 
     out = Path(out)
     _check_out_folder(out, force)
-    model_files = demo_model(model)        # a missing model fails before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"clip": out / "sample.mp4", "truth": out / "truth.json", "video": out / "annotated.mp4",
-             "report": out / "report", "csv": out / "detections.csv"}
-    truth = make_demo_clip(files["clip"], seconds=seconds)
-    files["truth"].write_text(json.dumps(_truth_json(truth), indent=1) + "\n")
+    model_files = demo_model(model)
+    # the detector opens first: a missing model or an unusable device fails before anything is written
     with model_files.detector(device=device) as detector:
+        out.mkdir(parents=True, exist_ok=True)
+        files = {"clip": out / "sample.mp4", "truth": out / "truth.json", "video": out / "annotated.mp4",
+                 "report": out / "report", "csv": out / "detections.csv"}
+        truth = make_demo_clip(files["clip"], seconds=seconds)
+        files["truth"].write_text(json.dumps(_truth_json(truth), indent=1) + "\n")
         analysis = analyze_video(detector.detect_batch, files["clip"], detector.class_names, out=files["video"],
                                  report=files["report"], csv=files["csv"], batch_size=4, thresh=DEMO_THRESH,
                                  progress=progress, report_title="pydarknet demo: product placement report")

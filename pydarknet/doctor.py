@@ -1,6 +1,7 @@
 """`pydarknet doctor`: what the installed library was built with, what this machine offers, and what is off."""
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -59,6 +60,25 @@ def diagnose() -> Tuple[Dict, List[Dict], List[str], List[str]]:
     return info, devices, problems, notes
 
 
+def _blas_info() -> str:
+    """What darknet's CPU gemm() runs on (PYDARKNET_BLAS; OpenBLAS from the scipy-openblas32 wheel)."""
+    from . import _native
+
+    ffi, lib = _native.load()
+    return ffi.string(lib.pdn_blas_info()).decode() if hasattr(lib, "pdn_blas_info") else "darknet's own"
+
+
+def _cpu_backend_info() -> str:
+    """What backend=None picks for CPU detectors."""
+    from ._opencv_backend import BackendUnavailable, opencv_darknet_importer
+
+    try:
+        opencv_darknet_importer()
+    except BackendUnavailable as why:
+        return f"darknet's (OpenCV DNN unavailable: {why})"
+    return "OpenCV DNN where it reproduces darknet's outputs on a probe image, else darknet's (backend=None)"
+
+
 def report() -> Tuple[str, int]:
     import numpy
 
@@ -81,6 +101,8 @@ def report() -> Tuple[str, int]:
         f"  OpenMP             {yes(info['openmp'])}",
         f"  AVX2/FMA           {yes(info['avx2'])}",
         f"  exit() guard       {yes(info['exit_guard'])}",
+        f"  CPU gemm           {_blas_info()}",
+        f"  CPU forward pass   {_cpu_backend_info()}",
         f"  compiler           {info['compiler']} ({info['build_type']})",
         f"  requested          CUDA={info['requested']['cuda']} cuDNN={info['requested']['cudnn']} "
         f"FP16={info['requested']['cudnn_half']}",
@@ -100,7 +122,10 @@ def report() -> Tuple[str, int]:
 
 def main() -> int:
     text, code = report()
-    print(text)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:   # `pydarknet doctor | head`: the reader left; so does the rest of the output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

@@ -166,6 +166,16 @@ def test_run_demo_refuses_a_non_empty_folder_before_doing_anything(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
+def test_a_bad_device_or_model_fails_before_anything_is_written(tmp_path):
+    from pydarknet import CudaError, build_info
+    if not build_info()["cuda"]:
+        with pytest.raises(CudaError, match="GPU 5 was requested"):
+            run_demo(tmp_path / "d", seconds=3, device="cuda:5", progress=False)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        run_demo(tmp_path / "d", seconds=3, model=tmp_path / "nowhere", progress=False)
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_examples_have_help(script):
     finished = _run(script, "--help", timeout=120)

@@ -144,6 +144,20 @@ def test_missing_native_library_is_reported_in_one_line(truth, tmp_path, capsys,
     assert "native Detector is not available" in run_and_expect_error([truth.path, *model_args(tmp_path)], capsys)
 
 
+def test_end_before_start_is_a_usage_error(tmp_path, capsys):
+    status = cli.main([str(tmp_path / "x.mp4"), *model_args(tmp_path), "--start", "5", "--end", "2"])
+    assert status == 2 and "--end: must be after --start" in capsys.readouterr().err
+
+
+def test_opencv_says_nothing_when_a_file_is_not_a_video(tmp_path, capfd):
+    """OpenCV logs a dozen lines of its internals when it cannot open something; the command prints one."""
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video\n" * 20)
+    assert cli.main([str(not_video), *model_args(tmp_path)]) == 1
+    err = capfd.readouterr().err
+    assert "cannot be read as a video" in err and "WARN" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_time_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["x.mp4", *model_args(tmp_path), "--start", "soon"])

@@ -92,6 +92,10 @@ def _analyze(args: argparse.Namespace) -> VideoAnalysis:
 
 def run_video(args: argparse.Namespace) -> int:
     """Handler of ``pydarknet video``; returns the exit status."""
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        print(f"{PROG}: error: argument --end: must be after --start ({args.start:g} s), got {args.end:g} s",
+              file=sys.stderr)
+        return 2   # a usage error, like argparse's own
     with warnings.catch_warnings(record=True) as caught:
         # a truncated video warns from the reader thread: collect it and show it as one line
         warnings.simplefilter("always", TruncatedVideoWarning)

@@ -14,9 +14,11 @@ the frames it has, then sets ``truncated`` and emits a ``TruncatedVideoWarning``
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -265,7 +267,8 @@ class VideoFileSource(_CaptureSource):
         if path.is_dir():
             raise VideoSourceError("is a folder, not a video file (image folders are opened with "
                                    "ImageFolderSource or open_source)", path=path)
-        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        with _opencv_quiet():
+            capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
             capture.release()
             raise VideoSourceError("cannot be read as a video: not a video file, or a damaged one "
@@ -298,7 +301,8 @@ class CameraSource(_CaptureSource):
     """A camera by device index.  Timestamps are wall-clock seconds since the first frame; length is unknown."""
 
     def __init__(self, device: int, stride: int = 1, start=None, end=None, assumed_fps: float = 30.0):
-        capture = cv2.VideoCapture(int(device))
+        with _opencv_quiet():
+            capture = cv2.VideoCapture(int(device))
         if not capture.isOpened():
             capture.release()
             raise VideoSourceError(f"camera {device} cannot be opened (no such device, or it is busy)")
@@ -313,6 +317,33 @@ class CameraSource(_CaptureSource):
         if self._clock_zero is None:
             self._clock_zero = now
         return now - self._clock_zero
+
+
+@contextlib.contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's and FFmpeg's own logs off while OpenCV tries to open something: a failure prints a dozen lines of
+    their internals ("[ WARN:0] ... VIDEOIO(FFMPEG) ... raised OpenCV exception", "moov atom not found"), and
+    ours says what went wrong in one.  FFmpeg writes to file descriptor 2 directly, so that is set aside."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = logging.getLogLevel() if logging is not None else None
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no usable stderr (embedded interpreters): only the log level then
+        saved = None
+    try:
+        if saved is not None:
+            with open(os.devnull, "w") as sink:
+                os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if logging is not None:
+            logging.setLogLevel(previous)
 
 
 class ImageFolderSource(FrameSource):
