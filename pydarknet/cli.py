@@ -41,7 +41,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, batch_size: Optional[in
     group.add_argument("--data", help="a darknet .data file (its names= gives the class names)")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or N (default: GPU 0 when available)")
     group.add_argument("--thresh", type=_fraction, default=0.25, help=thresh_help)
-    group.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    group.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45; 0 turns NMS off)")
     group.add_argument("--letterbox", action="store_true", default=None, help="keep aspect ratio (grey borders)")
     if batch_size is not None:
         group.add_argument("--batch-size", type=_positive_int, default=batch_size,

@@ -56,7 +56,7 @@ class CheckReport:
         return not self.errors
 
     def summary(self, max_problems: int = 20) -> str:
-        lines = [f"{self.data_file}: {len(self.classes)} classes, "
+        lines = [f"{self.data_file}: {len(self.classes)} class names, "
                  + ", ".join(f"{n} {split} images ({self.negatives.get(split, 0)} without boxes)"
                              for split, n in self.images.items())]
         width = max((len(c) for c in self.classes), default=5)

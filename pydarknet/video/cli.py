@@ -10,6 +10,7 @@ runs it on its own.  Failures print one line, ``pydarknet video: error: ...``, a
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import warnings
 from typing import List, Optional
@@ -76,6 +77,10 @@ def _print_summary(analysis: VideoAnalysis) -> None:
         for brand in analysis.report.brands:
             print(f"  {brand.brand}: {brand.on_screen_seconds:.1f} s on screen "
                   f"({100 * brand.runtime_share:.1f}% of the analysed time), {brand.appearances} appearance(s)")
+    else:   # no report asked for: the appearances per class, still worth a line each
+        counts = collections.Counter(a.class_name for a in analysis.appearances)
+        for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            print(f"  {name}: {count} appearance(s) (--report for on-screen times)")
     for kind, path in analysis.outputs.items():
         print(f"wrote {kind}: {path}")
 
