@@ -21,6 +21,16 @@ from . import _native
 MAP_RESULT_PREFIX = "pydarknet-map-result:"
 
 
+def child_command(command: str, args: dict, workdir) -> dict:
+    """``subprocess`` keyword arguments that run ``python -m pydarknet._child <command> <args>`` in ``workdir``
+    (darknet writes files such as bad.list into its working directory; every path it is given is absolute),
+    importing this very pydarknet (the caller's may be a source checkout that the child's folder would hide)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    python_path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p)
+    return {"args": [sys.executable, "-m", "pydarknet._child", command, json.dumps(args)], "cwd": os.fspath(workdir),
+            "env": dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path)}
+
+
 def _die_with_parent() -> None:
     """Linux: if the parent process dies, stop (saving weights) rather than train on as an orphan."""
     if sys.platform.startswith("linux"):

@@ -16,7 +16,16 @@ from .images import IMAGE_SUFFIXES
 SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo"]
 
 
-def _fraction(text: str) -> float:
+def threshold(text: str) -> float:
+    """--thresh of a detector: [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def start_threshold(text: str) -> float:
+    """--thresh that starts an appearance (pydarknet video): between 0 and 1, both excluded."""
     value = float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
@@ -31,7 +40,8 @@ def _positive_int(text: str) -> int:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, batch_size: Optional[int] = 1,
-                        thresh_help: str = "minimum confidence (default 0.25)") -> argparse._ArgumentGroup:
+                        thresh_help: str = "minimum confidence (default 0.25)",
+                        thresh_type=threshold) -> argparse._ArgumentGroup:
     """--cfg/--weights/--names/--data/--device/--thresh/--nms/--letterbox and, unless ``batch_size`` is None,
     --batch-size with that default: shared by every command that runs a detector."""
     group = parser.add_argument_group("model")
@@ -40,7 +50,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, batch_size: Optional[in
     group.add_argument("--names", help="class names: a .names file, or coco/voc")
     group.add_argument("--data", help="a darknet .data file (its names= gives the class names)")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or N (default: GPU 0 when available)")
-    group.add_argument("--thresh", type=_fraction, default=0.25, help=thresh_help)
+    group.add_argument("--thresh", type=thresh_type, default=0.25, help=thresh_help)
     group.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45; 0 turns NMS off)")
     group.add_argument("--letterbox", action="store_true", default=None, help="keep aspect ratio (grey borders)")
     if batch_size is not None:

@@ -6,7 +6,6 @@ training) and, as a cross-check, an independent Python computation over ``Detect
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -68,13 +67,12 @@ class EvaluationResult:
 
 def _darknet_map(data: Path, cfg: Path, weights: Path, iou_thresh: float, conf_thresh: float, map_points: int,
                  letterbox: bool, gpu: int) -> EvaluationResult:
-    from ._child import MAP_RESULT_PREFIX
+    from ._child import MAP_RESULT_PREFIX, child_command
 
     args = {"data": str(data), "cfg": str(cfg), "weights": str(weights), "iou": iou_thresh, "thresh": conf_thresh,
             "map_points": map_points, "letterbox": int(letterbox), "gpu": gpu}
-    proc = subprocess.run([sys.executable, "-m", "pydarknet._child", "map", json.dumps(args)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.run(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          **child_command("map", args, data.parent))   # data: in evaluate()'s scratch folder
     output = proc.stdout.decode("utf-8", "replace")
     events = TrainingLogParser()
     maps = [e for e in events.feed(output) + events.close() if isinstance(e, MapEvent)]

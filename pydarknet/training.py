@@ -12,15 +12,16 @@ the newest weights in the backup folder.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,34 +178,42 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
         backup_dir = Path(tempfile.mkdtemp(prefix="pydarknet-eval-"))
     else:
         backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    if not os.access(backup_dir, os.W_OK):
-        raise DatasetError("backup folder is not writable", path=backup_dir)
-    if any(c.isspace() for c in str(backup_dir.absolute())):
-        raise DatasetError("darknet removes whitespace from obj.data lines: use a backup folder without spaces",
-                           path=backup_dir)
+    backup_dir = backup_dir.absolute()   # the child runs in it: every path it gets must be absolute
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(backup_dir, os.W_OK):
+            raise DatasetError("backup folder is not writable", path=backup_dir)
+        if any(c.isspace() for c in str(backup_dir.absolute())):
+            raise DatasetError("darknet removes whitespace from obj.data lines: use a backup folder without spaces"
+                               + ("" if training else " (this is the temporary folder: set TMPDIR to one without)"),
+                               path=backup_dir)
 
-    resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
-                "backup": str(backup_dir.absolute())}
-    for key in ("train", "valid") if training else ("valid",):
-        if key in options:
-            resolved[key] = str(_list_for_darknet(resolve_data_path(options[key], data), backup_dir,
-                                                  f"{_cfg_base(cfg_path)}_{key}.txt"))
-    for key, value in resolved.items():
-        if any(c.isspace() for c in value):
-            raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads the "
-                               f"data file: move the dataset to a path without spaces", path=data)
-    child_data = backup_dir / f"{_cfg_base(cfg_path)}.data"
-    atomic_write_bytes(child_data, "".join(f"{k}={v}\n" for k, v in resolved.items()).encode(), DatasetError)
+        resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
+                    "backup": str(backup_dir.absolute())}
+        for key in ("train", "valid") if training else ("valid",):
+            if key in options:
+                resolved[key] = str(_list_for_darknet(resolve_data_path(options[key], data), backup_dir,
+                                                      f"{_cfg_base(cfg_path)}_{key}.txt"))
+        for key, value in resolved.items():
+            if any(c.isspace() for c in value):
+                raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads "
+                                   f"the data file: move the dataset to a path without spaces", path=data)
+        child_data = backup_dir / f"{_cfg_base(cfg_path)}.data"
+        atomic_write_bytes(child_data, "".join(f"{k}={v}\n" for k, v in resolved.items()).encode(), DatasetError)
+    except BaseException:
+        if not training:   # evaluate()'s scratch folder: nobody else would remove it
+            shutil.rmtree(backup_dir, ignore_errors=True)
+        raise
     return child_data, cfg_path, backup_dir, classes, network
 
 
 def _list_for_darknet(list_file: Path, folder: Path, name: str) -> Path:
-    """``list_file`` itself where darknet can open every entry (it opens them from its working directory), else
-    a copy in ``folder`` with each entry resolved as every pydarknet reader resolves it (``list_images``)."""
+    """``list_file`` itself where every entry is absolute, else a copy in ``folder`` with each entry resolved as
+    every pydarknet reader resolves it (``list_images``): darknet opens entries from its working directory, and the
+    child runs in the backup folder."""
     from .datasets.darknet_format import list_images, read_image_list
 
-    if all(Path(line).is_absolute() or Path(line).exists() for line in read_image_list(list_file)):
+    if all(Path(line).is_absolute() for line in read_image_list(list_file)):
         return list_file
     resolved = folder / name
     text = "".join(f"{p}\n" for p in list_images(list_file))
@@ -251,15 +260,16 @@ class TrainingProcess:
         self._log = open(log_file, "a", encoding="utf-8", errors="replace")
         self._started = time.monotonic()
         self._closed = False
+        self._killed = False   # by a second Ctrl-C: an interrupted run, not a crash
         popen_kwargs = {}
         if os.name == "posix":
             popen_kwargs["start_new_session"] = True   # Ctrl-C reaches us; we forward it once, cleanly
         else:
             popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._process = subprocess.Popen([sys.executable, "-m", "pydarknet._child", "train", json.dumps(args)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                         **popen_kwargs)
+        from ._child import child_command
+
+        self._process = subprocess.Popen(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         **child_command("train", args, run.backup_dir), **popen_kwargs)
 
     @property
     def pid(self) -> int:
@@ -291,7 +301,11 @@ class TrainingProcess:
             self.close()
             raise
         except GeneratorExit:   # the consumer stopped iterating: do not leave darknet training unwatched
-            self.close()
+            try:
+                self.close()
+            except TrainingError as error:   # nobody is there to catch it (the generator is being collected)
+                warnings.warn(f"training stopped after its event loop was left, with an error: {error}",
+                              RuntimeWarning)
             raise
         self._finish()
 
@@ -342,6 +356,7 @@ class TrainingProcess:
         except KeyboardInterrupt:   # a second Ctrl-C while darknet saves: stop it now, never leave it running
             self._process.kill()
             self._process.wait()
+            self._killed = True
             raise
         finally:
             drain.join(5)
@@ -373,6 +388,8 @@ class TrainingProcess:
         self._log.close()
         self._save_history()
         code = self.run.returncode
+        if self._killed:
+            return
         if code != 0 or (not self.run.finished and not self.run.interrupted):
             raise TrainingError(self._failure_message(code), path=self.run.cfg_file)
 
@@ -427,7 +444,8 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
         _check_iterations_left(weights, network, cfg_path)
     from .datasets.darknet_format import read_image_list, read_data_file
     n_train = len(read_image_list(read_data_file(child_data)["train"]))
-    args = {"data": str(child_data), "cfg": str(cfg_path.absolute()), "weights": str(weights) if weights else None,
+    args = {"data": str(child_data), "cfg": str(cfg_path.absolute()),
+            "weights": str(weights.absolute()) if weights else None,
             "gpus": gpu_list, "clear": int(clear), "calc_map": int(bool(map_every)),
             "map_epochs": _map_epochs(map_every, network, n_train) if map_every else 4, "iou": iou_thresh,
             "backup": str(backup_dir.absolute())}

@@ -249,10 +249,12 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         return NULL;
     }
     if (batch > 1) {
-        /* measure the layers at batch 1, parsed as for the CPU (no cuDNN set-up), before asking for batch N */
+        /* measure the layers at batch 1, parsed as for the CPU (no cuDNN set-up), before asking for batch N; a
+         * CUDA build's parser still makes some GPU buffers: on the detector's own device */
         network probe;
         int64_t per_image;
 #ifdef GPU
+        if (d->gpu >= 0) cuda_set_device(d->gpu);
         gpu_index = -1;
 #endif
         probe = parse_network_cfg_custom((char *)cfg_path, 1, 1);

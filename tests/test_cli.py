@@ -62,6 +62,18 @@ def test_out_that_is_a_file_is_one_clear_error(yolo_cfg, yolo_weights, coco_name
     assert status == 1 and "is not a folder" in capsys.readouterr().err
 
 
+def test_detect_takes_threshold_0_and_refuses_1(yolo_cfg, yolo_weights, coco_names, sample_image, capsys):
+    base = ["detect", str(sample_image("dog.jpg")), *model_args(yolo_cfg, yolo_weights, coco_names), "--json"]
+    assert cli.main([*base, "--thresh", "0"]) == 0
+    assert len(json.loads(capsys.readouterr().out)[0]["detections"]) > 6
+    try:
+        cli.main([*base, "--thresh", "1"])
+    except SystemExit as stop:
+        assert stop.code == 2 and "below 1" in capsys.readouterr().err
+    else:
+        raise AssertionError("--thresh 1 must be a usage error")
+
+
 def test_doctor_reports_the_build(capsys):
     status = cli.main(["doctor"])
     out = capsys.readouterr().out

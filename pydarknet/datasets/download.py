@@ -204,6 +204,8 @@ class _Fetcher:
             if exc.code in _PERMANENT_HTTP:
                 raise _Permanent(f"HTTP {exc.code}: {exc.reason}") from None
             raise _Transient(f"HTTP {exc.code}: {exc.reason}") from None
+        except http.client.InvalidURL as exc:   # "http://host:abc/x.jpg": no retry will make it valid
+            raise _Permanent(f"malformed URL: {exc}") from None
         except http.client.IncompleteRead as exc:
             raise _Transient(f"truncated: connection closed after {len(exc.partial)} bytes") from None
         except (socket.timeout, TimeoutError):

@@ -19,7 +19,7 @@ Source = Union[PathLike, Iterable[Sample]]
 
 def merge_datasets(sources: Sequence[Source], out_dir: PathLike, classes: ClassSpec = None, split=(0.8, 0.2),
                    seed: int = 0, link: str = "hardlink", keep_negatives: bool = False, overwrite: bool = False,
-                   progress: bool = True, verify_images: bool = False, skip_bad: bool = False) -> DarknetDataset:
+                   progress: bool = True, skip_bad: bool = False, *, verify_images: bool = False) -> DarknetDataset:
     """Write the union of ``sources`` as one darknet dataset.
 
     Each source is a darknet dataset (its folder or ``obj.data``), a YOLO folder, or an iterable of Samples

@@ -46,9 +46,7 @@ class VideoAnalysis:
 
 def _range_end(source) -> Optional[float]:
     """Seconds where the analysed range ends: its ``end``, or the end of a source of known length."""
-    ends = [source.end] if source.end is not None else []
-    if source.info.frame_count and source.info.kind != "camera":
-        ends.append(source.info.frame_count / source.info.fps)
+    ends = [t for t in (source.end, source.info.duration) if t is not None]
     return min(ends) if ends else None
 
 

@@ -15,7 +15,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from ..cli import _positive_int, add_model_arguments, detector_options
+from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
 from ..errors import DarknetError, NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
 from .errors import TruncatedVideoWarning
@@ -44,7 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "into appearances, and write an annotated video, detection files and a product-placement "
                     "report. Times are seconds or [HH:]MM:SS.")
     parser.add_argument("video", help="video file, folder of images, or camera index (0, 1, ...)")
-    add_model_arguments(parser, batch_size=4,
+    add_model_arguments(parser, batch_size=4, thresh_type=start_threshold,
                         thresh_help="confidence at which a detection starts an appearance (default 0.25); "
                                     "detections down to half of it can continue one")
     outputs = parser.add_argument_group("outputs (any combination; written only when the whole video succeeded)")

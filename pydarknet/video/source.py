@@ -329,9 +329,10 @@ def _opencv_quiet() -> Iterator[None]:
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):   # no usable stderr (embedded interpreters): only the log level then
+    except (OSError, ValueError):   # no usable descriptor 2 (embedded interpreters): only the log level then
         saved = None
     try:
         if saved is not None:
