@@ -24,6 +24,11 @@ DARKNET_MAP_THRESH = 0.005
 DARKNET_MAP_NMS = 0.45
 
 
+def _figure(value: Optional[float], spec: str) -> str:
+    """A metric for people: darknet divides 0 by 0 when nothing reaches the confidence, which reads "n/a"."""
+    return "n/a" if value is None or value != value else format(value, spec)
+
+
 @dataclass
 class EvaluationResult:
     """darknet's numbers (fractions, not percent), and the independent Python computation when asked for."""
@@ -58,9 +63,10 @@ class EvaluationResult:
             lines.append(f"mAP@{self.iou_thresh:.2f} = {self.python.map:.2%} (independent Python computation; "
                          f"{self.disagreement:.2f} points apart)")
         if self.precision is not None:
-            lines.append(f"at confidence {self.conf_thresh}: precision {self.precision:.3f}, recall "
-                         f"{self.recall:.3f}, F1 {self.f1:.3f}, TP {self.tp}, FP {self.fp}, FN {self.fn}, "
-                         f"average IoU {self.avg_iou:.2%}")
+            lines.append(f"at confidence {self.conf_thresh}: precision {_figure(self.precision, '.3f')}, recall "
+                         f"{_figure(self.recall, '.3f')}, F1 {_figure(self.f1, '.3f')}, TP {self.tp}, FP {self.fp}, "
+                         f"FN {self.fn}, average IoU {_figure(self.avg_iou, '.2%')}"
+                         + (" (no detection reached that confidence)" if not self.tp and not self.fp else ""))
         lines += [f"  {name}: AP {ap:.2%}" for name, ap in self.per_class.items()]
         return "\n".join(lines)
 
