@@ -68,3 +68,23 @@ def test_malformed_list_line(fl32):
     write_text(fl32 / "valset.txt", "HP 123.jpg\n")
     with pytest.raises(DatasetError, match="line 1"):
         list(read_flickrlogos32(fl32, subset="valset"))
+
+
+def test_boxes_of_an_exif_rotated_image_turn_with_it(tmp_path):
+    import cv2
+    import numpy as np
+
+    from fixtures_datasets import jpeg_bytes
+    from pydarknet.datasets import DatasetWarning
+    pixels = np.zeros((80, 100, 3), np.uint8)                   # stored 100x80, displayed 80x100 (orientation 8)
+    pixels[20:60, 10:40] = 255
+    root = tmp_path / "FlickrLogos-v2"
+    (root / "classes" / "jpg" / "HP").mkdir(parents=True)
+    (root / "classes" / "jpg" / "HP" / "1.jpg").write_bytes(jpeg_bytes(0, 0, orientation=8, pixels=pixels))
+    write_text(root / "classes" / "masks" / "hp" / "1.jpg.bboxes.txt", "x y width height\n10 20 30 40\n")
+    write_text(root / "all.txt", "HP,1.jpg\n")
+    with pytest.warns(DatasetWarning, match="EXIF orientation 8"):
+        (sample,) = read_flickrlogos32(root)
+    shown = cv2.imread(str(root / "classes" / "jpg" / "HP" / "1.jpg"), cv2.IMREAD_GRAYSCALE)
+    ys, xs = np.nonzero(shown > 128)
+    assert np.abs(sample.boxes[0] - [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).max() <= 2

@@ -119,3 +119,23 @@ def test_malformed_bboxes(logos32plus):
     write_groundtruth_mat(logos32plus / "groundtruth.mat", [("adidas\\000002.jpg", [1, 2, 3], "adidas")])
     with pytest.raises(DatasetError, match=r"record 1 \(adidas/000002.jpg\).*k x 4"):
         list(read_logos32plus(logos32plus))
+
+
+def test_boxes_of_an_exif_rotated_image_turn_with_it(tmp_path):
+    """The annotation (MATLAB's imread ignores the EXIF tag) is on the stored pixels; darknet trains on the
+    displayed ones: the box must land on the logo in the upright image."""
+    import cv2
+
+    from fixtures_datasets import jpeg_bytes
+    pixels = np.zeros((480, 640, 3), np.uint8)                 # stored 640x480, displayed 480x640 (orientation 6)
+    pixels[50:100, 100:200] = 255                                # the "logo": x 100-200, y 50-100 when stored
+    root = tmp_path / "Logos-32plus"
+    (root / "images" / "adidas").mkdir(parents=True)
+    (root / "images" / "adidas" / "000001.jpg").write_bytes(jpeg_bytes(0, 0, orientation=6, pixels=pixels))
+    write_groundtruth_mat(root / "groundtruth.mat", [("adidas\\000001.jpg", [[101, 51, 100, 50]], "adidas")])
+    with pytest.warns(DatasetWarning, match="EXIF orientation 6"):
+        (sample,) = read_logos32plus(root)
+    assert (sample.width, sample.height) == (480, 640)
+    shown = cv2.imread(str(root / "images" / "adidas" / "000001.jpg"), cv2.IMREAD_GRAYSCALE)
+    ys, xs = np.nonzero(shown > 128)
+    assert np.abs(sample.boxes[0] - [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).max() <= 2

@@ -19,6 +19,7 @@ import numpy as np
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
 from .images import probe_image
+from .reconcile import boxes_for_image
 from .model import Sample
 from .problems import reject
 
@@ -57,7 +58,8 @@ def read_flickrlogos32(root: PathLike, subset: str = "all", include_no_logo: boo
             info = probe_image(image)
             boxes = np.zeros((0, 4))
             if brand != NO_LOGO:
-                boxes = _read_bboxes(root / "classes" / "masks" / brand / f"{file_name}.bboxes.txt")
+                box_file = root / "classes" / "masks" / brand / f"{file_name}.bboxes.txt"
+                boxes = boxes_for_image(_read_bboxes(box_file), None, info, image, box_file)
             yield Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
                          labels=[brand] * len(boxes), source="flickrlogos32", key=f"{brand}/{Path(file_name).stem}")
         except (DatasetError, OSError) as error:

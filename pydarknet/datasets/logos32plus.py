@@ -16,6 +16,7 @@ import numpy as np
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
 from .images import probe_image
+from .reconcile import boxes_for_image
 from .model import Sample
 from .problems import reject
 
@@ -106,6 +107,7 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
             boxes = xywh_to_xyxy(np.round(raw_boxes.reshape(-1, 4))) - np.array([1.0, 1.0, 1.0, 1.0])
             image = root / "images" / relpath
             info = probe_image(image)
+            boxes = boxes_for_image(boxes, None, info, image, mat_file)
             yield Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
                          labels=[brand] * len(boxes), source="logos32plus",
                          key=Path(relpath).with_suffix("").as_posix())
