@@ -242,3 +242,12 @@ def test_images_root_elsewhere(litw_urls, tmp_path):
     assert not (litw_urls / "H&M" / "img000000.jpg").exists()
     with pytest.warns(UserWarning, match="13 Logos in the Wild annotations have no image"):  # the other folders
         assert len(list(read_litw(litw_urls, images_root=tmp_path / "imgs"))) == 2
+
+
+@pytest.mark.parametrize("setting", [{"retries": -1}, {"timeout": -1}, {"timeout": 0}, {"workers": 0}])
+def test_settings_out_of_range_are_refused_before_any_request(litw_urls, server, setting):
+    _base, hits = server
+    before = dict(hits)
+    with pytest.raises(ValueError, match="out of range"):
+        download(litw_urls, folders=["abus"], **setting)
+    assert dict(hits) == before and not (litw_urls / "download_failures.tsv").exists()

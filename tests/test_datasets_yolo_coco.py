@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fixtures_datasets import write_jpeg, write_text
-from pydarknet.datasets import (Sample, merge_datasets, read_coco, read_yolo, write_coco,
+from pydarknet.datasets import (DatasetWarning, Sample, merge_datasets, read_coco, read_yolo, write_coco,
                                 write_darknet_dataset)
 from pydarknet.errors import DatasetError
 
@@ -162,7 +162,8 @@ def test_merge_skips_a_missing_image_only_when_asked(tmp_path):
     gone = Sample(tmp_path / "missing.jpg", 50, 50, [[1, 1, 20, 20]], ["pepsi"], "t", "gone")
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         merge_datasets([good, [gone]], tmp_path / "strict", split=(1, 0), progress=False)
-    merged = merge_datasets([good, [gone]], tmp_path / "lenient", split=(1, 0), progress=False, skip_bad=True)
+    with pytest.warns(DatasetWarning, match="missing.jpg"):
+        merged = merge_datasets([good, [gone]], tmp_path / "lenient", split=(1, 0), progress=False, skip_bad=True)
     assert merged.n_train == 3 and merged.stats.bad_images_dropped == 1
 
 

@@ -18,6 +18,7 @@ into a label path (.gif, .webp, ...) are re-encoded to .jpg for the same reason.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, st
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image
 from .model import Sample
 from .parallel import image_mapper
+from .problems import DatasetWarning
 from .split import parse_split, stratified_group_split
 
 __all__ = ["DarknetDataset", "ConversionStats", "write_darknet_dataset", "load_darknet_dataset"]
@@ -193,6 +195,7 @@ def _prepare_samples(samples: List[Sample], label_to_id: Dict[str, int], keep_ne
                 if not skip_bad:
                     raise error
                 stats.bad_images_dropped += 1
+                warnings.warn(f"skipped: {error}", DatasetWarning, stacklevel=2)
                 continue
             if info.size != (sample.width, sample.height):
                 raise DatasetError(

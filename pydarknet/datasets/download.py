@@ -96,6 +96,9 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
     attempt (connect, and the whole body); attempt ``n`` is followed by a pause of ``backoff * 2**n`` seconds.
     Failures are listed in ``download_failures.tsv`` under ``images_root``.
     """
+    if not (timeout > 0 and retries >= 0 and backoff >= 0 and workers >= 1 and max_bytes > 0):
+        raise ValueError(f"download settings out of range: timeout {timeout} (> 0 s), retries {retries} (>= 0), "
+                         f"backoff {backoff} (>= 0 s), workers {workers} (>= 1), max_bytes {max_bytes} (> 0)")
     data_dir = litw_data_dir(root)
     images_base = Path(images_root) if images_root is not None else data_dir
     entries = _entries_to_fetch(data_dir, folders)
