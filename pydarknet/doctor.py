@@ -41,9 +41,9 @@ def diagnose() -> Tuple[Dict, List[Dict], List[str], List[str]]:
     else:
         if not devices:
             problems.append("built with CUDA, but the CUDA runtime sees no GPU (is the NVIDIA driver loaded? "
-                            "CUDA_VISIBLE_DEVICES?). No detector can load until one is: darknet's CUDA builds allocate GPU "
-                            "buffers while parsing any network, even for device='cpu'. Without a GPU, install a CPU "
-                            "build (pip install . -C cmake.define.PYDARKNET_CUDA=OFF).")
+                            "CUDA_VISIBLE_DEVICES?). No detector can load until one is: darknet's CUDA builds "
+                            "allocate GPU buffers while parsing any network, even for device='cpu'. Without a GPU, "
+                            "install a CPU build (pip install . -C cmake.define.PYDARKNET_CUDA=OFF).")
         if not info["cudnn"]:
             problems.append("CUDA build without cuDNN: convolutions are slower and FP16 is off. Install "
                             "nvidia-cudnn-cu12/-cu13 (or set CUDNN_ROOT) and rebuild.")

@@ -59,6 +59,10 @@ def test_convert_litw_with_rename(tmp_path, capsys):
                "--split", "1,0", "--no-progress") == 0
     assert (tmp_path / "ds" / "obj.names").read_text() == "cocacola\n"
     assert "2 train / 0 valid" in capsys.readouterr().out
+    # a bare name beside renames gets LITW's normalised name, as in the plain-list form
+    assert run("convert", "litw", data, "--out", tmp_path / "ds2", "--classes", "Coca-Cola=cocacola,Pepsi",
+               "--split", "1,0", "--no-progress") == 0
+    assert (tmp_path / "ds2" / "obj.names").read_text() == "cocacola\npepsi\n"
 
 
 def test_errors_are_one_line_without_traceback(logos32plus, tmp_path, capsys):

@@ -139,3 +139,8 @@ def test_boxes_of_an_exif_rotated_image_turn_with_it(tmp_path):
     shown = cv2.imread(str(root / "images" / "adidas" / "000001.jpg"), cv2.IMREAD_GRAYSCALE)
     ys, xs = np.nonzero(shown > 128)
     assert np.abs(sample.boxes[0] - [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).max() <= 2
+
+
+def test_the_mat_file_itself_can_be_given_as_the_root(logos32plus):
+    by_folder = [s.key for s in read_logos32plus(logos32plus)]
+    assert [s.key for s in read_logos32plus(logos32plus / "groundtruth.mat")] == by_folder

@@ -67,6 +67,9 @@ def test_parse_classes_option():
         "coca-cola": "cocacola", "coke": "cocacola", "pepsi": "pepsi"}
     with pytest.raises(ValueError, match="SOURCE=NAME"):
         parse_classes_option("a=,b")
+    with pytest.raises(ValueError, match="maps 'alpha' twice, to 'x' and to 'y'"):
+        parse_classes_option("alpha=x,alpha=y")
+    assert parse_classes_option("a=x,a=x") == {"a": "x"}     # said twice, the same way: harmless
 
 
 def test_resolve_classes():
@@ -77,5 +80,7 @@ def test_resolve_classes():
         resolve_classes(["a", "a"], {"a"})
     with pytest.raises(DatasetError, match="unknown classes 'q', 'r'"):
         resolve_classes(["a", "q", "r"], {"a"})
+    with pytest.raises(DatasetError, match=r"'HP' \(did you mean hp\?\)"):    # FlickrLogos-32's folder vs label
+        resolve_classes(["HP", "adidas"], {"hp", "adidas", "guiness"})
     with pytest.raises(TypeError):
         resolve_classes("a,b", {"a"})

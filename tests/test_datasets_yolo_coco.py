@@ -129,6 +129,12 @@ def test_malformed_coco(tmp_path, document, message):
     assert excinfo.value.path == str(path)
 
 
+def test_coco_given_a_folder_names_the_json_files_in_it(tmp_path):
+    write_text(tmp_path / "instances_train.json", "{}")
+    with pytest.raises(DatasetError, match="is a folder: give the COCO annotation JSON file itself.*instances_train"):
+        list(read_coco(tmp_path))
+
+
 def test_coco_missing_image(tmp_path):
     write_text(tmp_path / "c.json", json.dumps({"images": [{"id": 1, "file_name": "gone.jpg"}],
                                                  "categories": [], "annotations": []}))

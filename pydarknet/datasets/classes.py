@@ -46,7 +46,9 @@ def resolve_classes(classes: ClassSpec, labels_present: Collection[str], allow_e
         details = []
         for name in missing:
             sources = [label for label, i in label_to_id.items() if names[i] == name]
-            close = sorted({m for s in sources for m in difflib.get_close_matches(s, present, n=3, cutoff=0.6)})
+            by_case = {p for s in sources for p in present if p.lower() == s.lower()}   # FlickrLogos' HP is "hp"
+            close = sorted(by_case | {m for s in sources for m in difflib.get_close_matches(s, present, n=3,
+                                                                                          cutoff=0.6)})
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             details.append(f"{name!r}{hint}")
         raise DatasetError(
@@ -72,5 +74,7 @@ def parse_classes_option(text: Optional[str]) -> ClassSpec:
         source, target = source.strip(), (target.strip() if "=" in item else source.strip())
         if not source or not target:
             raise ValueError(f"--classes item {item!r} must be NAME or SOURCE=NAME")
+        if mapping.get(source, target) != target:
+            raise ValueError(f"--classes maps {source!r} twice, to {mapping[source]!r} and to {target!r}")
         mapping[source] = target
     return mapping

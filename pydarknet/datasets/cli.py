@@ -105,7 +105,9 @@ def _convert(args: argparse.Namespace) -> int:
                                           progress=not args.no_progress)
             print(f"download: {report.summary()}")
         if isinstance(classes, dict):  # users type brand names as they appear ('Coca-Cola'): match normalised
-            classes = {normalize_brand(k, args.merge_variants) or k: v for k, v in classes.items()}
+            # a bare name (mapped to itself) keeps LITW's normalised name, as in the plain-list form
+            normal = {k: normalize_brand(k, args.merge_variants) or k for k in classes}
+            classes = {normal[k]: (normal[k] if v == k else v) for k, v in classes.items()}
         elif classes is not None:
             classes = [normalize_brand(k, args.merge_variants) or k for k in classes]
         samples = read_litw(args.root, merge_variants=args.merge_variants, images_root=args.images_root,

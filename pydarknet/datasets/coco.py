@@ -36,6 +36,10 @@ def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, includ
     unless ``skip_bad``.
     """
     json_file = Path(json_file)
+    if json_file.is_dir():
+        found = sorted(p.name for p in json_file.glob("*.json"))[:5]
+        raise DatasetError("is a folder: give the COCO annotation JSON file itself"
+                           + (f" (here: {', '.join(found)})" if found else ""), path=json_file)
     try:
         document = json.loads(json_file.read_text(encoding="utf-8"))
     except FileNotFoundError:

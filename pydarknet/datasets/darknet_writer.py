@@ -147,7 +147,7 @@ def write_darknet_dataset(
     prepared = _prepare_samples(samples, label_to_id, keep_negatives, verify_images, skip_bad, progress, stats)
     if not prepared:
         raise DatasetError("nothing left to write: no image has a box of the requested classes "
-                           "(pass keep_negatives=True to write images without boxes)", path=out_dir)
+                           "(pass keep_negatives=True, --keep-negatives, to write images without boxes)", path=out_dir)
     _assign_output_names(prepared)
 
     groups = group_identical_files([p.sample.image for p in prepared])

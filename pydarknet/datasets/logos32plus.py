@@ -86,6 +86,8 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
     missing or unreadable, or whose boxes are malformed, raises unless ``skip_bad``.
     """
     root = Path(root)
+    if mat_file is None and root.suffix.lower() == ".mat" and root.is_file():   # the .mat given as the root
+        root, mat_file = root.parent, root
     mat_file = Path(mat_file) if mat_file is not None else root / "groundtruth.mat"
     groundtruth = load_groundtruth(mat_file)
     file_field, bboxes_field, name_field = _field_names(groundtruth)

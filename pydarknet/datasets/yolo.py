@@ -79,7 +79,7 @@ def _from_folder(folder: Path) -> Tuple[List[Path], Path, Optional[Path]]:
 def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
     if names is None:
         if default is None:
-            raise DatasetError("no class names: pass names=[...] or put an obj.names next to the images",
+            raise DatasetError("no class names: pass names=[...] (--names) or put an obj.names next to the images",
                                path=where)
         return read_names(default)
     if isinstance(names, (str, os.PathLike)):
