@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from pydarknet import Detector
+from pydarknet.cli import run_reporting_errors
 from pydarknet.demo import make_demo_clip, model_files_or_demo
 from pydarknet.video import analyze_video, detector_threshold
 
@@ -63,5 +64,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":   # a wrong path or value: one error line, not a traceback
+    raise SystemExit(run_reporting_errors(main, Path(__file__).name))

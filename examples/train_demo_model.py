@@ -26,13 +26,16 @@ import shlex
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pydarknet
 from pydarknet import calc_anchors, evaluate, make_cfg, read_cfg, train
-from pydarknet.demo import (CLIP_SECONDS, CLIP_SIZE, DEMO_BRANDS, DEMO_SEED, MODEL_DIR, compare_with_truth,
-                            demo_brands, generate_demo_dataset, make_demo_clip)
+from pydarknet.cli import run_reporting_errors
+from pydarknet.demo import (DEMO_BRANDS, DEMO_SEED, compare_with_truth, demo_brands, generate_demo_dataset,
+                            make_demo_clip)
+
+# the bundled model in this source checkout (examples/ sits beside pydarknet/)
+CHECKOUT_MODEL_DIR = Path(__file__).resolve().parent.parent / "pydarknet" / "models" / "demo"
 
 
 def network_size(text: str):
@@ -80,10 +83,18 @@ def main(argv=None) -> int:
                         help="darknet's random hue shift (the template's 0.1 = +-36 degrees made the brands, told "
                              "apart mostly by colour, swap classes)")
     parser.add_argument("--data-seed", type=int, default=1, help="seed of the stills (the brands are fixed)")
-    parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where demo.cfg/.weights/.names/.json go")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where demo.cfg/.weights/.names/.json go (default, in a source checkout only: its "
+                             "pydarknet/models/demo, the bundled model)")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for the dataset, backups and logs (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        # the bundled model lives in the checkout; an installed package's copy is not to be overwritten by default
+        if not (CHECKOUT_MODEL_DIR.parents[2] / "pyproject.toml").is_file():
+            parser.error("--out FOLDER is required outside a source checkout (the default replaces the checkout's "
+                         "pydarknet/models/demo)")
+        args.out = CHECKOUT_MODEL_DIR
 
     gpus = args.gpus
     if gpus is None:  # GPU 0 when this build and machine have one
@@ -170,5 +181,5 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":   # a wrong path or value: one error line, not a traceback
+    raise SystemExit(run_reporting_errors(main, Path(__file__).name))

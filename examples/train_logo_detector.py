@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pydarknet
 from pydarknet import Detector, calc_anchors, evaluate, make_cfg, train
+from pydarknet.cli import run_reporting_errors
 from pydarknet.datasets import read_litw, read_logos32plus, write_darknet_dataset
 from pydarknet.synthetic import BrandSet, generate_dataset
 from pydarknet.video import analyze_video, detector_threshold
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     source.add_argument("--litw", type=Path, help="Logos in the Wild folder (XML + downloaded images)")
     source.add_argument("--synthetic", action="store_true", help="generated brand marks instead of a download")
     parser.add_argument("--brands", nargs="+", help="classes to keep (default: all of the dataset's)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out (with a warning) records whose image is missing or broken, as a few of "
+                             "Logos-32plus's are, instead of stopping")
     parser.add_argument("--work", type=Path, default=Path("logo-run"), help="working folder (default logo-run)")
     parser.add_argument("--gpus", default="auto", help="'auto' (GPU 0 when available), 'cpu', or e.g. 0,1")
     parser.add_argument("--template", help="darknet cfg to start from (default: yolov4-tiny on GPU, "
@@ -54,8 +58,10 @@ def main(argv=None) -> int:
         dataset = generate_dataset(args.work / "dataset", n_images=300, brands=brands, image_size=(128, 128),
                                    seed=1, split=(0.75, 0.25), difficulty="easy", overwrite=True)
     else:
-        samples = read_logos32plus(args.logos32plus) if args.logos32plus else read_litw(args.litw)
-        dataset = write_darknet_dataset(samples, args.work / "dataset", classes=args.brands, overwrite=True)
+        samples = (read_logos32plus(args.logos32plus, skip_bad=args.skip_bad) if args.logos32plus
+                   else read_litw(args.litw, skip_bad=args.skip_bad))
+        dataset = write_darknet_dataset(samples, args.work / "dataset", classes=args.brands, overwrite=True,
+                                        skip_bad=args.skip_bad)
     print(dataset.summary())
 
     # 2. the network cfg and anchors fitted to the boxes
@@ -100,5 +106,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":   # a wrong path or value: one error line, not a traceback
+    raise SystemExit(run_reporting_errors(main, Path(__file__).name))

@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from .errors import DarknetError
 from .images import IMAGE_SUFFIXES
@@ -166,13 +166,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return run_reporting_errors(lambda: args.func(args), f"pydarknet {args.command}")
+
+
+def run_reporting_errors(function: Callable[[], Optional[int]], prog: str) -> int:
+    """Run a command's body: its exit status, or 1 with one 'PROG: error: ...' line for the errors a user can
+    cause (bad files, bad values, out of memory), 130 for Ctrl-C.  Also what the examples' scripts run under."""
     try:
-        return int(args.func(args) or 0)
+        return int(function() or 0)
     except KeyboardInterrupt:
-        print("pydarknet: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (DarknetError, ValueError, OSError, MemoryError) as exc:
-        print(f"pydarknet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
 
