@@ -38,6 +38,7 @@ __all__ = [
     "yolo_to_xyxy",
     "xyxy_to_yolo",
     "clip_xyxy",
+    "snap_to_image",
     "drop_degenerate",
     "sanitize_xyxy",
     "SanitizedBoxes",
@@ -112,6 +113,15 @@ def clip_xyxy(boxes, width: float, height: float) -> Tuple[np.ndarray, int]:
     clipped = np.clip(b, 0.0, _image_scale(width, height))
     n_changed = int(np.count_nonzero(np.any(clipped != b, axis=1)))
     return clipped, n_changed
+
+
+def snap_to_image(boxes, width: float, height: float, tolerance: float) -> np.ndarray:
+    """Coordinates less than ``tolerance`` outside the image put on its border (rounding noise, not a box that
+    leaves the image); everything else unchanged."""
+    b = as_boxes(boxes)
+    limit = _image_scale(width, height)
+    b = np.where((b < 0) & (b > -tolerance), 0.0, b)
+    return np.where((b > limit) & (b < limit + tolerance), limit, b)
 
 
 def drop_degenerate(boxes, min_size: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:

@@ -120,6 +120,19 @@ def test_relative_paths_are_flagged(tmp_path):
     assert report.images["train"] == 1
 
 
+def test_an_exif_rotated_image_is_a_warning(tmp_path):
+    """darknet's two image loaders disagree about such an image; the check says so (convert writes upright)."""
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(40, 30, orientation=6))
+    write_text(tmp_path / "a.txt", "0 0.5 0.5 0.1 0.1\n")
+    write_text(tmp_path / "train.txt", f"{tmp_path / 'a.jpg'}\n")
+    write_text(tmp_path / "obj.names", "x\n")
+    write_text(tmp_path / "obj.data", f"classes=1\ntrain={tmp_path}/train.txt\nvalid={tmp_path}/train.txt\n"
+                                      f"names={tmp_path}/obj.names\n")
+    report = check_dataset(tmp_path / "obj.data", plot_file=False, progress=False)
+    rotated = [p for p in report.problems if "EXIF orientation 6" in p.message]
+    assert len(rotated) == 2 and {p.severity for p in rotated} == {"warning"} and report.ok
+
+
 def test_label_path_follows_darknets_replace_image_to_label():
     """utils.c: folder rewrites replace the first occurrence only; extensions only at the very end."""
     from pydarknet.datasets.darknet_format import label_path_for

@@ -39,6 +39,18 @@ def test_darknet_dataset_round_trip(tmp_path):
     assert len(list(read_yolo(tmp_path / "ds"))) == len(original)  # the folder works too
 
 
+def test_a_box_on_the_border_survives_a_round_trip_unclipped(tmp_path):
+    """y 0..95 of 480 is written as 0.098958 0.197917, which reads back as y1 = -0.00024: rounding, not a box
+    leaving the image, so nothing is reported as clipped and the box is on the border again."""
+    image = write_jpeg(tmp_path / "src" / "a.jpg", 640, 480, seed=1)
+    ds = write_darknet_dataset([Sample(image, 640, 480, [[0, 0, 200, 95]], ["x"], "t", "a")], tmp_path / "ds",
+                               split=(1, 0), progress=False)
+    (back,) = read_yolo(ds.data_file)
+    assert back.boxes[0, 1] == 0.0 and abs(back.boxes[0, 3] - 95) < 1e-3
+    again = write_darknet_dataset([back], tmp_path / "ds2", split=(1, 0), progress=False)
+    assert again.stats.boxes_clipped == 0
+
+
 def test_yolo_folder_with_names_file(tmp_path):
     write_jpeg(tmp_path / "a.jpg", 100, 50)
     write_text(tmp_path / "a.txt", "1 0.5 0.5 0.2 0.4\n")

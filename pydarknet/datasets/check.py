@@ -60,7 +60,7 @@ class CheckReport:
                  + ", ".join(f"{n} {split} images ({self.negatives.get(split, 0)} without boxes)"
                              for split, n in self.images.items())]
         width = max((len(c) for c in self.classes), default=5)
-        lines.append(f"  {'class':<{width}}" + "".join(f"  {split:>7}" for split in self.counts))
+        lines.append(f"  {'boxes of':<{width}}" + "".join(f"  {split:>7}" for split in self.counts))
         for name in self.classes:
             lines.append(f"  {name:<{width}}" + "".join(f"  {self.counts[s].get(name, 0):>7}" for s in self.counts))
         if self.plot_file:
@@ -215,6 +215,11 @@ def _check_image(image: Path, n_classes: int, verify_images: bool) -> _ImageResu
         result.problems.append(Problem(where, "image not found"))
     except DatasetError as exc:
         result.problems.append(Problem(where, str(exc).replace(f"{where}: ", "")))
+    if result.info is not None and result.info.orientation != 1:
+        result.problems.append(Problem(where, f"EXIF orientation {result.info.orientation}: darknet built with "
+                                              f"stb_image trains on the stored pixels, built with OpenCV on the "
+                                              f"turned ones, and the boxes fit only one of them (pydarknet convert "
+                                              f"writes upright copies)", "warning"))
     label_file = label_path_for(image)
     if label_file is None:
         result.problems.append(Problem(where, "darknet cannot derive a label file name from this extension"))

@@ -83,7 +83,7 @@ class DarknetDataset:
         """A few human-readable lines: where it is, sizes, and the per-class box counts."""
         lines = [f"{self.data_file}: {len(self.classes)} classes, {self.n_train} train / {self.n_valid} valid images"]
         width = max((len(name) for name in self.classes), default=5)
-        lines.append(f"  {'class':<{width}}  {'train':>7}  {'valid':>7}")
+        lines.append(f"  {'boxes of':<{width}}  {'train':>7}  {'valid':>7}")
         for name in self.classes:
             lines.append(f"  {name:<{width}}  {self.counts['train'].get(name, 0):>7}  "
                          f"{self.counts['valid'].get(name, 0):>7}")

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..boxes import yolo_to_xyxy
+from ..boxes import snap_to_image, yolo_to_xyxy
 from ..errors import DatasetError
 from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_label_file, \
     read_names, resolve_data_path
@@ -118,6 +118,8 @@ def _read_sample(image: Path, base: Path, class_names: List[str]) -> Sample:
         key = image.relative_to(base).with_suffix("").as_posix()
     except ValueError:
         key = image.stem
-    return Sample(image=image.absolute(), width=info.width, height=info.height,
-                  boxes=yolo_to_xyxy(parsed.boxes, info.width, info.height),
+    # label files hold 6 decimals: a box that touched the border comes back a hair beyond it, not clipped
+    boxes = snap_to_image(yolo_to_xyxy(parsed.boxes, info.width, info.height), info.width, info.height,
+                          tolerance=2e-6 * max(info.width, info.height))
+    return Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
                   labels=[class_names[i] for i in parsed.class_ids], source="yolo", key=key)
