@@ -39,6 +39,16 @@ def tiny_cfg(path, classes=2, max_batches=40, learning_rate=0.005):
     return cfg
 
 
+def stop_at(process, iteration: int):
+    """Follow a training run until ``iteration``, then stop it as Ctrl-C does (SIGINT: darknet saves after the
+    iteration in progress and exits); returns the process."""
+    for event in process:
+        if isinstance(event, IterationEvent) and event.iteration >= iteration:
+            process.close()
+            break
+    return process
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
@@ -225,11 +235,7 @@ def test_interrupted_run_resumes_where_it_stopped(dataset, tmp_path):
     cfg = tmp_path / "resume.cfg"
     tiny_cfg(cfg, max_batches=40)
     backup = tmp_path / "backup"
-    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup)
-    for event in process:
-        if isinstance(event, IterationEvent) and event.iteration >= 12:
-            process.close()     # what Ctrl-C does: SIGINT, darknet saves after this iteration and exits
-            break
+    process = stop_at(iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup), 12)
     first = process.run
     assert first.interrupted and not first.finished and first.returncode == 0
     saved = first.weights["interrupted"]
@@ -305,11 +311,7 @@ def test_weights_are_found_under_darknets_name_for_a_dotted_cfg(dataset, tmp_pat
     cfg = tmp_path / "model_v1.5.cfg"
     tiny_cfg(cfg, max_batches=400)
     backup = tmp_path / "backup"
-    process = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup)
-    for event in process:
-        if isinstance(event, IterationEvent) and event.iteration >= 3:
-            process.close()
-            break
+    process = stop_at(iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup), 3)
     assert process.run.weights["interrupted"] == backup / "model_v1_interrupted.weights"
     assert process.run.weights["interrupted"].exists()
     resumed = iter_train(dataset.data_file, cfg, gpus=TRAIN_GPUS, backup=backup, resume=True)
