@@ -31,13 +31,15 @@ def boxes_for_image(boxes: np.ndarray, annotated_size: Optional[Tuple[int, int]]
     An EXIF-rotated image whose annotation does not tell the two orientations apart (no size, or a square one)
     is taken as annotated on its stored pixels, as the tools behind these datasets draw them (MATLAB's imread,
     labelImg: both ignore the tag), and its boxes are turned with it, with a warning."""
+    if annotated_size and min(annotated_size) <= 0:   # VOC files with <width>0</width>: no size given
+        annotated_size = None
     stored = (info.stored_width, info.stored_height)
     if info.orientation != 1 and (not annotated_size or annotated_size == stored):
         if not annotated_size or stored == info.size:
             warnings.warn(f"{annotation}: {image} has EXIF orientation {info.orientation}; its boxes are taken as "
                           f"drawn on the stored pixels and turned with the image", DatasetWarning, stacklevel=3)
         return orient_xyxy(boxes, info.stored_width, info.stored_height, info.orientation)
-    if not annotated_size or annotated_size == info.size or min(annotated_size) <= 0:
+    if not annotated_size or annotated_size == info.size:
         return boxes
     annotated_w, annotated_h = annotated_size
     if abs((annotated_w / annotated_h) / (info.width / info.height) - 1) < _ASPECT_TOLERANCE:
