@@ -87,9 +87,9 @@ def test_identical_images_stay_on_one_side(tmp_path):
     src = tmp_path / "src"
     data = jpeg_bytes(40, 40, seed=99)
     samples = labelled_images(src, [["a"]] * 20)
-    for i in range(4):  # the same bytes under four names
+    for i in range(4):  # the same bytes under four names, boxed differently (else one copy would be written)
         (src / f"dup{i}.jpg").write_bytes(data)
-        samples.append(sample(src / f"dup{i}.jpg", 40, 40, [[1, 1, 20, 20]], ["a"]))
+        samples.append(sample(src / f"dup{i}.jpg", 40, 40, [[1, 1, 20 + i, 20]], ["a"]))
     for seed in range(8):
         ds = write_darknet_dataset(samples, tmp_path / f"ds{seed}", split=(0.5, 0.5), seed=seed, progress=False)
         sides = {("valid" if any(f"dup{i}" in p for p in read_lines(ds.valid_list)) else "train")
@@ -193,7 +193,7 @@ def test_output_names_are_safe_and_unique(tmp_path):
     ds = write_darknet_dataset([sample(a, 20, 20, [[1, 1, 9, 9]], ["a"], key="red bull/img000001", source="litw"),
                                 sample(b, 20, 20, [[1, 1, 9, 9]], ["a"], key="würth/img000001", source="litw"),
                                 sample(c, 20, 20, [[1, 1, 9, 9]], ["a"], key="img000001", source="x"),
-                                sample(c, 20, 20, [[1, 1, 9, 9]], ["a"], key="img000001", source="x")],
+                                sample(c, 20, 20, [[2, 2, 9, 9]], ["a"], key="img000001", source="x")],
                                tmp_path / "ds", split=(1, 0), progress=False)
     names = sorted(Path(p).name for p in read_lines(ds.train_list))
     assert names == ["litw_red_bull_img000001.jpg", "litw_wurth_img000001.jpg", "x_img000001.jpg",

@@ -159,7 +159,10 @@ def test_merge_unifies_classes_and_keeps_duplicates_together(tmp_path):
     b = [Sample(write_jpeg(tmp_path / "b" / f"x{i}.jpg", 50, 50, seed=100 + i), 50, 50, [[1, 1, 20, 20]],
                 ["guinness"], "test", f"x{i}") for i in range(4)]
     ds_a = write_darknet_dataset(a, tmp_path / "ds_a", seed=1, progress=False)
-    ds_b = write_darknet_dataset(b + a[:2], tmp_path / "ds_b", seed=2, progress=False)  # a[0:2] in both
+    # a[0:2]'s pictures in both, labelled differently in b (identically they would be written once)
+    relabelled = [Sample(s.image, s.width, s.height, s.boxes, ["guinness"] * len(s.labels), "test", s.key + "g")
+                  for s in a[:2]]
+    ds_b = write_darknet_dataset(b + relabelled, tmp_path / "ds_b", seed=2, progress=False)
     merged = merge_datasets([tmp_path / "ds_a", ds_b.data_file], tmp_path / "merged", split=(0.5, 0.5), seed=1,
                             progress=False)
     assert merged.classes == ["cocacola", "guinness", "pepsi"]
@@ -183,6 +186,20 @@ def test_merge_skips_a_missing_image_only_when_asked(tmp_path):
     with pytest.warns(DatasetWarning, match="missing.jpg"):
         merged = merge_datasets([good, [gone]], tmp_path / "lenient", split=(1, 0), progress=False, skip_bad=True)
     assert merged.n_train == 3 and merged.stats.bad_images_dropped == 1
+
+
+def test_merging_a_dataset_with_itself_writes_each_picture_once(tmp_path):
+    """The same picture with the same boxes is one training example, however often the inputs contain it; the
+    same picture labelled differently stays (on one side of the split)."""
+    samples = make_samples(tmp_path / "a", n=4)
+    ds = write_darknet_dataset(samples, tmp_path / "ds", split=(1, 0), seed=1, progress=False)
+    twice = merge_datasets([ds.data_file, ds.data_file], tmp_path / "twice", split=(1, 0), progress=False)
+    assert (twice.n_train, twice.counts["train"]) == (ds.n_train, ds.counts["train"])
+    assert twice.stats.duplicate_samples_dropped == ds.n_train
+    relabelled = [Sample(s.image, s.width, s.height, s.boxes, ["other"] * len(s.labels), "t", s.key + "b")
+                  for s in samples]
+    both = write_darknet_dataset(samples + relabelled, tmp_path / "both", split=(1, 0), progress=False)
+    assert both.n_train == 2 * len(samples) and both.stats.duplicate_samples_dropped == 0
 
 
 def test_merge_with_renaming_and_sample_iterables(tmp_path):

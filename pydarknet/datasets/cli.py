@@ -159,6 +159,7 @@ def _print_written(dataset) -> None:
              (stats.images_reencoded, "images re-encoded upright as JPEG (EXIF rotation or format)"),
              (stats.hardlinks_copied, "images copied because hard links were refused"),
              (stats.duplicate_images, "images with duplicate content (kept on one side of the split)"),
+             (stats.duplicate_samples_dropped, "of them with the same boxes too, written once"),
              (stats.bad_images_dropped, "missing or broken images skipped while writing (see the warnings above)")]
     for count, text in notes:
         if count:

@@ -61,6 +61,7 @@ class ConversionStats:
     images_reencoded: int = 0        # EXIF-rotated or non-darknet formats written as an upright .jpg
     hardlinks_copied: int = 0        # hard links the file system refused, copied instead
     duplicate_images: int = 0        # images whose exact content appears earlier in the input
+    duplicate_samples_dropped: int = 0  # of those, the ones with the same boxes too: written once
     bad_images_dropped: int = 0      # missing or unreadable images left out (skip_bad=True)
 
 
@@ -152,6 +153,13 @@ def write_darknet_dataset(
 
     groups = group_identical_files([p.sample.image for p in prepared])
     stats.duplicate_images = len(groups) - len(set(groups))
+    # the same picture with the same boxes again (a dataset merged with itself, or with one that contains it) is
+    # written once; the same picture labelled differently stays, on one side of the split
+    repeated = _repeats(prepared, groups)
+    if repeated:
+        stats.duplicate_samples_dropped = len(repeated)
+        prepared = [p for i, p in enumerate(prepared) if i not in repeated]
+        groups = [g for i, g in enumerate(groups) if i not in repeated]
     is_valid = stratified_group_split(groups, [set(p.class_ids.tolist()) for p in prepared],
                                       [p.output_name for p in prepared], valid_fraction, seed)
 
@@ -178,6 +186,19 @@ def write_darknet_dataset(
         root=out_dir, data_file=out_dir / "obj.data", names_file=out_dir / "obj.names",
         train_list=out_dir / "train.txt", valid_list=out_dir / "valid.txt", classes=class_names, counts=counts,
         n_train=int(np.count_nonzero(~is_valid)), n_valid=int(np.count_nonzero(is_valid)), stats=stats)
+
+
+def _repeats(prepared: List[_Prepared], groups: List[int]) -> set:
+    """Indices of items whose image bytes and labelled boxes (same classes, boxes on a half-pixel grid) repeat an
+    earlier item's."""
+    seen, repeated = set(), set()
+    for index, (item, group) in enumerate(zip(prepared, groups)):
+        boxes = sorted((int(c), *np.round(b * 2).astype(int).tolist()) for c, b in zip(item.class_ids, item.boxes))
+        key = (group, tuple(boxes))
+        if key in seen:
+            repeated.add(index)
+        seen.add(key)
+    return repeated
 
 
 def _prepare_samples(samples: List[Sample], label_to_id: Dict[str, int], keep_negatives: bool,
