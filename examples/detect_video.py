@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     try:
         args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
     except ValueError:
-        parser.error("--cfg needs --weights and --names")
+        parser.error("give --cfg, --weights and --names together, or none of them for the demo detector")
     stem = Path(args.video).with_suffix("")
     outputs = {"out": args.out or f"{stem}.annotated.mp4", "jsonl": args.jsonl or f"{stem}.detections.jsonl",
                "csv": args.csv or f"{stem}.detections.csv"}

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     try:
         args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
     except ValueError:
-        parser.error("--cfg needs --weights and --names")
+        parser.error("give --cfg, --weights and --names together, or none of them for the demo detector")
     truth = None
     if args.video is None:
         args.report.mkdir(parents=True, exist_ok=True)

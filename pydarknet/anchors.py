@@ -73,6 +73,9 @@ def kmeans_anchors(sizes: np.ndarray, n: int = 9, seed: int = 0, max_iterations:
         raise ValueError(f"n must be at least 1, got {n}")
     if len(sizes) < n:
         raise DatasetError(f"{len(sizes)} boxes are too few for {n} anchors")
+    distinct = len(np.unique(sizes, axis=0))
+    if distinct < n:   # k-means would return copies of the same anchor, and a mean IoU of 100% that means nothing
+        raise DatasetError(f"the boxes have only {distinct} distinct sizes, too few for {n} different anchors")
     if not np.all(sizes > 0):
         raise ValueError("box sizes must be positive")
     rng = np.random.default_rng(seed)

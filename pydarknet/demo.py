@@ -188,6 +188,8 @@ def model_files_or_demo(cfg: Optional[PathLike] = None, weights: Optional[PathLi
     """``(cfg, weights, names)`` as given, or the bundled demo detector's when no cfg is given (the examples'
     default).  A cfg without its weights and names is a ``ValueError``."""
     if cfg is None:
+        if weights is not None or names is not None:
+            raise ValueError("weights or names without a cfg: give all three, or none for the demo detector")
         model = demo_model()
         return model.cfg, model.weights, model.names
     if weights is None or names is None:

@@ -71,6 +71,14 @@ def test_refuses_too_few_boxes():
         kmeans_anchors(np.ones((2, 2)), n=3)
 
 
+def test_refuses_fewer_distinct_sizes_than_anchors():
+    """Four copies of one anchor with a 'mean IoU of 100%' is not a result."""
+    sizes = np.array([[16, 16]] * 10 + [[32, 24]] * 10, np.float64)
+    with pytest.raises(DatasetError, match="only 2 distinct sizes, too few for 4"):
+        kmeans_anchors(sizes, n=4)
+    assert len(np.unique(kmeans_anchors(sizes, n=2).anchors, axis=0)) == 2
+
+
 # --- datasets on disk --------------------------------------------------------------------------------------
 
 def write_dataset(root: Path, relative: bool = False) -> Path:

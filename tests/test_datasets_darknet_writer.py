@@ -273,3 +273,10 @@ def test_load_reads_back_what_was_written(tmp_path):
     assert (loaded.n_train, loaded.n_valid) == (written.n_train, written.n_valid)
     assert load_darknet_dataset(tmp_path / "ds").train_list == written.train_list
     assert "a" in loaded.summary()
+
+
+def test_a_split_that_leaves_nothing_to_train_on_says_so(tmp_path):
+    samples = labelled_images(tmp_path / "src", [["a"]] * 3)
+    with pytest.warns(DatasetWarning, match="train list is empty.*evaluation only"):
+        ds = write_darknet_dataset(samples, tmp_path / "ds", split=(0, 1), progress=False)
+    assert (ds.n_train, ds.n_valid) == (0, 3)

@@ -189,8 +189,10 @@ def test_examples_default_to_the_demo_model_and_refuse_a_cfg_alone():
     assert model_files_or_demo("a.cfg", "a.weights", "a.names") == ("a.cfg", "a.weights", "a.names")
     with pytest.raises(ValueError, match="a.cfg"):
         model_files_or_demo("a.cfg", "a.weights")
+    with pytest.raises(ValueError, match="without a cfg"):      # --names coco alone must not be ignored
+        model_files_or_demo(names="coco")
     finished = _run(REPO / "examples" / "detect_video.py", "clip.mp4", "--cfg", "a.cfg", timeout=120)
-    assert finished.returncode == 2 and "--cfg needs --weights and --names" in finished.stderr
+    assert finished.returncode == 2 and "give --cfg, --weights and --names together" in finished.stderr
 
 
 def test_all_four_examples_exist():

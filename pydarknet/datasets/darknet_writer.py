@@ -177,6 +177,9 @@ def write_darknet_dataset(
         write_data_file(staging / "obj.data", len(class_names), out_dir / "train.txt", out_dir / "valid.txt",
                         out_dir / "obj.names", out_dir / "backup")
 
+    if is_valid.all():
+        warnings.warn(f"{out_dir}: every image went to the valid list, the train list is empty: a dataset for "
+                      f"evaluation only (darknet cannot train on it; split {split!r})", DatasetWarning, stacklevel=2)
     counts: Dict[str, Dict[str, int]] = {name: {c: 0 for c in class_names} for name in SPLITS}
     for item, valid in zip(prepared, is_valid):
         split_counts = counts["valid" if valid else "train"]
