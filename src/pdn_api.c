@@ -675,6 +675,7 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
     pdn_capture_begin(&capture);
     pdn_guard_enter(&g, PDN_ERR_CONFIG);
     if (setjmp(g.env)) {
+        pdn_freeze_srand(0);
         pdn_capture_end(&capture, tail, sizeof tail);
         unlock_loads();
         pdn_set_error(g.failed_kind, "%s%s%s", g.message, tail[0] ? "\n--- darknet's output ---\n" : "", tail);
@@ -684,8 +685,10 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
     gpu_index = -1;   /* initialise on the host: no GPU needed to write a file */
 #endif
     srand(seed);
+    pdn_freeze_srand(1);   /* the whole network from this seed: darknet's [yolo] parser reseeds with time(0) */
     net = (network *)xcalloc(1, sizeof(network));
     *net = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+    pdn_freeze_srand(0);
     if (unit_variance) {
         /* darknet starts batch-norm rolling variances at 0, so an untrained network used for inference divides
          * by sqrt(1e-6) in every layer and saturates (or overflows in FP16); variance 1 keeps it in range */

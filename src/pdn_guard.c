@@ -89,6 +89,21 @@ double pdn_now_ms(void)
 }
 
 #if PDN_EXIT_GUARD
+static int srand_frozen;
+
+void __real_srand(unsigned int seed);
+
+void __wrap_srand(unsigned int seed)
+{
+    if (!srand_frozen) __real_srand(seed);
+}
+
+void pdn_freeze_srand(int frozen) { srand_frozen = frozen; }
+#else
+void pdn_freeze_srand(int frozen) { (void)frozen; }
+#endif
+
+#if PDN_EXIT_GUARD
 /* Leaves the active guard and jumps back to its setjmp. */
 static void guard_fail(int kind, const char *message)
 {

@@ -47,6 +47,11 @@ void pdn_guard_enter(pdn_guard *guard, int kind);
 void pdn_guard_leave(pdn_guard *guard);
 int pdn_exit_guard_available(void);
 
+/* While frozen, darknet's own srand() calls do nothing (make_yolo_layer reseeds with time(0), which made
+ * "seeded" initial weights differ after the first [yolo] layer).  Only where srand is wrapped at link time
+ * (PDN_EXIT_GUARD); elsewhere a no-op.  Callers hold the load lock. */
+void pdn_freeze_srand(int frozen);
+
 /* ---- capture of darknet's stdout/stderr chatter (process-wide; callers hold the load lock) ---- */
 typedef struct {
     int active;

@@ -181,3 +181,20 @@ def test_rss_does_not_grow_over_repeated_detects(yolo_cfg, yolo_weights, tmp_pat
         Detector(small_cfg, yolo_weights, device="cpu").close()
     grown = rss_mb() - before
     assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 20 open/close cycles"
+
+
+@pytest.mark.skipif(not build_info()["exit_guard"], reason="darknet's srand is frozen through the Linux link wrap")
+def test_initial_weights_depend_on_the_seed_only(yolo_cfg, tmp_path):
+    """darknet's [yolo] parser reseeds with time(0): without the freeze, everything after the first head came out
+    differently each second, and 'untrained' baselines (tests, benchmarks) drifted."""
+    import time
+
+    from pydarknet import _native
+    ffi, lib = _native.load()
+    written = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        path = tmp_path / f"{name}.weights"
+        assert lib.pdn_write_initial_weights(str(yolo_cfg).encode(), str(path).encode(), seed, 1) == 0
+        written.append(path.read_bytes())
+        time.sleep(1.05)   # into the next second of time(0)
+    assert written[0] == written[1] and written[0] != written[2]
