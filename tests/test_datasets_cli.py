@@ -109,6 +109,19 @@ def test_dataset_needs_an_action():
         run("dataset")
 
 
+def test_convert_yolo_keeps_the_source_class_ids(tmp_path, capsys):
+    """Weights trained on a YOLO dataset must still fit its conversion: no re-sorting of the classes, and a class
+    without boxes keeps its id."""
+    write_jpeg(tmp_path / "src" / "a.jpg", 40, 40, seed=1)
+    write_text(tmp_path / "src" / "a.txt", "2 0.5 0.5 0.2 0.2\n0 0.3 0.3 0.1 0.1\n")
+    write_text(tmp_path / "src" / "obj.names", "zebra\nunused\napple\n")
+    assert run("convert", "yolo", tmp_path / "src", "--out", tmp_path / "out", "--split", "1,0",
+               "--no-progress") == 0
+    assert (tmp_path / "out" / "obj.names").read_text() == "zebra\nunused\napple\n"
+    label = next((tmp_path / "out" / "images").glob("*.txt")).read_text().splitlines()
+    assert sorted(line.split()[0] for line in label) == ["0", "2"]
+
+
 def test_convert_other_formats(tmp_path, capsys):
     write_jpeg(tmp_path / "voc" / "JPEGImages" / "1.jpg", 40, 40)
     write_text(tmp_path / "voc" / "Annotations" / "1.xml", voc_xml([("logo", (1, 1, 20, 20))]))

@@ -95,6 +95,7 @@ def _run_check(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from . import (download_litw_images, read_coco, read_flickrlogos32, read_litw, read_logos32plus, read_voc,
                    read_yolo)
+    from .yolo import yolo_class_names
     from .litw import normalize_brand
 
     classes = parse_classes_option(args.classes)
@@ -121,6 +122,8 @@ def _convert(args: argparse.Namespace) -> int:
                            skip_bad=args.skip_bad)
     elif args.format == "yolo":
         samples = read_yolo(args.root, names=args.names, skip_bad=args.skip_bad)
+        if classes is None:   # keep the source's class ids (weights trained on it still fit), even unused ones
+            return _write(samples, args, yolo_class_names(args.root, args.names), allow_empty_classes=True)
     else:
         samples = read_coco(args.root, images_dir=args.images_dir, skip_bad=args.skip_bad)
     return _write(samples, args, classes)
@@ -137,13 +140,13 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(samples, args: argparse.Namespace, classes) -> int:
+def _write(samples, args: argparse.Namespace, classes, allow_empty_classes: bool = False) -> int:
     from .darknet_writer import write_darknet_dataset
 
     dataset = write_darknet_dataset(samples, args.out, classes=classes, split=args.split, seed=args.seed,
                                     link=args.link, keep_negatives=args.keep_negatives, overwrite=args.overwrite,
                                     progress=not args.no_progress, verify_images=args.verify,
-                                    skip_bad=args.skip_bad)
+                                    skip_bad=args.skip_bad, allow_empty_classes=allow_empty_classes)
     _print_written(dataset)
     return 0
 

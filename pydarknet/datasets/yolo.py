@@ -18,7 +18,7 @@ from .model import Sample
 from .problems import reject
 from .voc import IMAGE_SUFFIXES
 
-__all__ = ["read_yolo"]
+__all__ = ["read_yolo", "yolo_class_names"]
 
 PathLike = Union[str, os.PathLike]
 _NAMES_FILES = ("obj.names", "classes.txt", "classes.names")
@@ -32,16 +32,9 @@ def read_yolo(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = 
     ``obj.names``/``classes.txt``/single ``*.names`` file in the folder.  A class id without a name, a malformed
     label line or an unreadable image raises (naming the file) unless ``skip_bad``.
     """
-    path = Path(path)
-    if path.is_dir() and (path / "obj.data").is_file():
-        path = path / "obj.data"
-    if path.is_file():
-        images, base, default_names = _from_data_file(path)
-    elif path.is_dir():
-        images, base, default_names = _from_folder(path)
-    else:
-        raise FileNotFoundError(f"YOLO dataset not found: {path}")
-    class_names = _load_names(names, default_names, path)
+    path = _dataset_path(path)
+    class_names = yolo_class_names(path, names)
+    images, base = _from_data_file(path) if path.is_file() else _from_folder(path)
 
     for image in images:
         try:
@@ -50,7 +43,31 @@ def read_yolo(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = 
             reject(error, skip_bad)
 
 
-def _from_data_file(data_file: Path) -> Tuple[List[Path], Path, Optional[Path]]:
+def _dataset_path(path: PathLike) -> Path:
+    """The obj.data file (also when given its folder) or the plain folder of a YOLO dataset."""
+    path = Path(path)
+    if path.is_dir() and (path / "obj.data").is_file():
+        path = path / "obj.data"
+    if not path.exists():
+        raise FileNotFoundError(f"YOLO dataset not found: {path}")
+    return path
+
+
+def yolo_class_names(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = None) -> List[str]:
+    """The class names of a YOLO dataset in id order (``names`` as for :func:`read_yolo`)."""
+    path = _dataset_path(path)
+    if path.is_file():
+        options = read_data_file(path)
+        default = resolve_data_path(options["names"], path) if "names" in options else None
+    else:
+        default = next((path / n for n in _NAMES_FILES if (path / n).is_file()), None)
+        if default is None:
+            candidates = sorted(path.glob("*.names"))
+            default = candidates[0] if len(candidates) == 1 else None
+    return _load_names(names, default, path)
+
+
+def _from_data_file(data_file: Path) -> Tuple[List[Path], Path]:
     options = read_data_file(data_file)
     if "train" not in options:
         raise DatasetError("no 'train' entry", path=data_file)
@@ -61,19 +78,14 @@ def _from_data_file(data_file: Path) -> Tuple[List[Path], Path, Optional[Path]]:
             images.extend(list_images(list_file))
     unique = list(dict.fromkeys(images))  # darknet's default valid = train: read each image once
     base = Path(os.path.commonpath([str(p.parent) for p in unique])) if unique else data_file.parent
-    names = resolve_data_path(options["names"], data_file) if "names" in options else None
-    return unique, base, names
+    return unique, base
 
 
-def _from_folder(folder: Path) -> Tuple[List[Path], Path, Optional[Path]]:
+def _from_folder(folder: Path) -> Tuple[List[Path], Path]:
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise DatasetError("no images found", path=folder)
-    names = next((folder / n for n in _NAMES_FILES if (folder / n).is_file()), None)
-    if names is None:
-        candidates = sorted(folder.glob("*.names"))
-        names = candidates[0] if len(candidates) == 1 else None
-    return images, folder, names
+    return images, folder
 
 
 def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
