@@ -211,6 +211,7 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
                                            int verbose)
 {
     pdn_guard g;
+    pdn_tracker tracker;
     pdn_capture capture;
     char tail[1536];
     pdn_detector *volatile d = NULL;
@@ -238,9 +239,11 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
 
     lock_loads();   /* darknet's parser works through globals (gpu_index); one load at a time */
     if (!verbose) pdn_capture_begin(&capture);
+    pdn_track_begin(&tracker);
     pdn_guard_enter(&g, PDN_ERR_CONFIG);
     if (setjmp(g.env)) {
-        /* darknet gave up somewhere below; what it had built so far is leaked (it cannot be freed safely) */
+        /* darknet gave up somewhere below: free what it had built so far (it has no owner now) */
+        pdn_track_end(&tracker, 1);
         if (!verbose) pdn_capture_end(&capture, tail, sizeof tail);
         else tail[0] = '\0';
         unlock_loads();
@@ -262,6 +265,7 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
         free_network(probe);
         if (per_image * batch > INT_MAX) {
             pdn_guard_leave(&g);
+            pdn_track_end(&tracker, 1);
             if (!verbose) pdn_capture_end(&capture, NULL, 0);
             unlock_loads();
             pdn_set_error(PDN_ERR_INPUT, "%s: batch %d is too large for this network: a layer of %lld values per "
@@ -285,6 +289,7 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
     fuse_conv_batchnorm(*d->net);
     calculate_binary_weights(*d->net);
     pdn_guard_leave(&g);
+    pdn_track_end(&tracker, 0);   /* the network owns what was allocated */
     if (!verbose) pdn_capture_end(&capture, NULL, 0);
     unlock_loads();
 
@@ -663,6 +668,7 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
                                          int unit_variance)
 {
     pdn_guard g;
+    pdn_tracker tracker;
     pdn_capture capture;
     char tail[1536];
     network *volatile net = NULL;
@@ -673,8 +679,10 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
     }
     lock_loads();
     pdn_capture_begin(&capture);
+    pdn_track_begin(&tracker);
     pdn_guard_enter(&g, PDN_ERR_CONFIG);
     if (setjmp(g.env)) {
+        pdn_track_end(&tracker, 1);
         pdn_freeze_srand(0);
         pdn_capture_end(&capture, tail, sizeof tail);
         unlock_loads();
@@ -702,6 +710,7 @@ PDN_EXPORT int pdn_write_initial_weights(const char *cfg_path, const char *weigh
     g.kind = PDN_ERR_FILE;
     save_weights(*net, (char *)weights_path);
     pdn_guard_leave(&g);
+    pdn_track_end(&tracker, 0);
     pdn_capture_end(&capture, NULL, 0);
     free_network_ptr(net);
     free(net);

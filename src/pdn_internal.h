@@ -8,6 +8,10 @@
 
 #include "pdn_api.h"
 
+#ifndef PDN_EXIT_GUARD
+#define PDN_EXIT_GUARD 0   /* set by CMakeLists.txt: 1 where darknet's calls are wrapped at link time */
+#endif
+
 #if defined(_MSC_VER)
 #define PDN_THREAD_LOCAL __declspec(thread)
 #define PDN_EXPORT __declspec(dllexport)
@@ -31,7 +35,7 @@ void pdn_set_error(int kind, const char *fmt, ...);
  *     pdn_guard_leave(&g);
  *
  * Locals changed between setjmp and a longjmp and read afterwards must be volatile.  Memory darknet allocated
- * before it gave up is leaked: darknet has no way to say what it had built. */
+ * before it gave up is freed only where a tracker (below) was active. */
 typedef struct pdn_guard {
     jmp_buf env;
     struct pdn_guard *prev;
@@ -52,16 +56,45 @@ int pdn_exit_guard_available(void);
  * (PDN_EXIT_GUARD); elsewhere a no-op.  Callers hold the load lock. */
 void pdn_freeze_srand(int frozen);
 
-/* ---- capture of darknet's stdout/stderr chatter (process-wide; callers hold the load lock) ---- */
-typedef struct {
+/* ---- memory darknet allocates while a guarded call may still fail ----
+ * darknet's parser gives up with exit() half-way through building a network; what it had allocated (tens of MB
+ * for a large network) has no owner after the longjmp.  While a tracker is active on a thread, every malloc,
+ * calloc, realloc, free, fopen and fclose of that thread is recorded (link-time wraps, Linux); pdn_track_end(t, 1)
+ * frees and closes whatever is still live, pdn_track_end(t, 0) forgets it (the call succeeded and owns it).
+ * Without the wraps (PDN_EXIT_GUARD 0) trackers record nothing and the memory of a failed call is leaked. */
+typedef struct pdn_tracker {
+    struct pdn_tracker *prev;
+    void **slots;        /* open addressing; NULL: empty, PDN_TRACK_TOMBSTONE: removed */
+    unsigned char *kinds;
+    size_t capacity;
+    size_t used;         /* live entries and tombstones */
+    size_t live;
+    int overflowed;      /* the table could not grow: some allocations went unrecorded (leaked on failure) */
+} pdn_tracker;
+
+void pdn_track_begin(pdn_tracker *tracker);
+void pdn_track_end(pdn_tracker *tracker, int release);
+
+/* ---- capture of darknet's stdout/stderr chatter ----
+ * Where the linker wraps darknet's output calls (PDN_EXIT_GUARD, Linux), a capture is per thread: what darknet
+ * prints on the capturing thread goes into a buffer; other threads' output, Python's included, is never touched.
+ * Elsewhere it falls back to redirecting the process's fd 1 and 2 (callers then hold the load lock). */
+#define PDN_CAPTURE_TAIL 16384
+typedef struct pdn_capture {
     int active;
+#if PDN_EXIT_GUARD
+    struct pdn_capture *prev;
+    uint64_t total;                  /* bytes darknet printed; the last PDN_CAPTURE_TAIL of them are in ring */
+    char ring[PDN_CAPTURE_TAIL];
+#else
     int saved_stdout;
     int saved_stderr;
     FILE *sink;
+#endif
 } pdn_capture;
 
 void pdn_capture_begin(pdn_capture *capture);
-/* Restores stdout/stderr; copies the last lines of what was captured into tail (may be NULL). */
+/* Ends the capture; copies the last lines of what was captured into tail (may be NULL). */
 void pdn_capture_end(pdn_capture *capture, char *tail, size_t tail_size);
 
 /* ---- time ---- */

@@ -1,0 +1,102 @@
+"""What the native library does to the rest of the process: a failed load gives its memory back, and darknet's
+chatter is captured on the loading thread only, never by redirecting the process's stdout/stderr.
+
+Both run in a subprocess: RSS is measured without pytest's own allocations, and the output of the process is read
+whole from its pipes.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pydarknet import build_info
+
+needs_link_wraps = pytest.mark.skipif(not build_info()["exit_guard"],
+                                      reason="allocation tracking and per-thread capture use Linux link-time wraps")
+
+
+def run_python(code: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def late_failing_cfg(yolo_cfg, tmp_path):
+    """yolov3-tiny whose last [yolo] head disagrees with the convolution before it: darknet builds every layer,
+    then gives up (exit) on the last one, with the whole network allocated."""
+    text = yolo_cfg.read_text()
+    at = text.rfind("classes=80")
+    path = tmp_path / "late-failure.cfg"
+    path.write_text(text[:at] + "classes=81" + text[at + len("classes=80"):])
+    return path
+
+
+@needs_link_wraps
+def test_failed_loads_give_their_memory_back(yolo_cfg, yolo_weights, tmp_path):
+    # straight to the C API: the Python checks in front of it must not be what keeps memory from leaking
+    cfg = late_failing_cfg(yolo_cfg, tmp_path)
+    result = run_python(f"""
+        import os
+        from pydarknet import _native
+        ffi, lib = _native.load()
+        def rss_mb():
+            return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        def fail_once():
+            assert lib.pdn_detector_open({bytes(cfg)!r}, {bytes(yolo_weights)!r}, 1, -1, 0) == ffi.NULL
+            assert "l.outputs == params.inputs" in _native.last_error(), _native.last_error()
+        for _ in range(30):   # the allocator's heap settles at the size of one load first
+            fail_once()
+        before = rss_mb()
+        for _ in range(100):
+            fail_once()
+        print(rss_mb() - before)
+    """)
+    assert result.returncode == 0, result.stderr
+    growth = float(result.stdout.split()[-1])
+    # darknet had allocated ~35 MB of yolov3-tiny by the time it gave up: 100 leaks would be 3.5 GB
+    assert growth < 5, f"100 failed loads grew RSS by {growth:.1f} MB"
+
+
+@needs_link_wraps
+def test_darknet_output_stays_off_other_threads(yolo_cfg, yolo_weights, tmp_path):
+    bad_cfg = late_failing_cfg(yolo_cfg, tmp_path)
+    result = run_python(f"""
+        import threading
+        from pydarknet import Detector, ConfigError
+        done = threading.Event()
+        def chatter():
+            i = 0
+            while not done.is_set() or i < 100:
+                print(f"line {{i}}", flush=True)
+                i += 1
+        thread = threading.Thread(target=chatter)
+        thread.start()
+        for _ in range(3):
+            Detector({str(yolo_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet").close()
+            try:
+                Detector({str(bad_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet")
+            except ConfigError as error:
+                assert "l.outputs == params.inputs" in str(error)   # darknet's own words still reach the error
+            else:
+                raise AssertionError("the bad cfg loaded")
+        done.set()
+        thread.join()
+    """)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # every line of the other thread arrived, in order, and nothing of darknet's (its layer table, "Used AVX")
+    assert lines == [f"line {i}" for i in range(len(lines))]
+    assert len(lines) >= 100
+    assert result.stderr == ""
+
+
+@needs_link_wraps
+def test_verbose_load_still_prints_darknets_layer_table(yolo_cfg, yolo_weights):
+    result = run_python(f"""
+        from pydarknet import Detector
+        Detector({str(yolo_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet", verbose=True).close()
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "yolo" in (result.stdout + result.stderr) and "conv" in (result.stdout + result.stderr)
