@@ -159,6 +159,49 @@ class Detections:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    # -- other libraries ---------------------------------------------------------------------------------
+    def to_supervision(self):
+        """These detections as a ``supervision.Detections`` (Roboflow's supervision: annotators, trackers, zones).
+
+        The arrays carry over as they are (the field names already match); class names go to ``data["class_name"]``
+        as supervision's own converters do; ``image_size`` to ``metadata``.
+        """
+        try:
+            import supervision as sv
+        except ImportError as exc:
+            raise ImportError("to_supervision() needs the supervision package: pip install supervision") from exc
+        metadata = {"image_size": self.image_size} if self.image_size else {}
+        return sv.Detections(xyxy=self.xyxy.copy(), confidence=self.confidence.copy(),
+                             class_id=self.class_id.copy(), data={"class_name": self.class_name},
+                             metadata=metadata)
+
+    @classmethod
+    def from_supervision(cls, detections, class_names: Optional[Sequence[str]] = None,
+                         image_size: Optional[Tuple[int, int]] = None) -> "Detections":
+        """A ``supervision.Detections`` as pydarknet ``Detections``, sorted by confidence like the detector's.
+
+        ``class_names`` defaults to the names in ``data["class_name"]`` (indexed by class id); a detection without a
+        confidence or class id is refused rather than guessed.
+        """
+        n = len(detections.xyxy)
+        if n and (detections.confidence is None or detections.class_id is None):
+            raise ValueError("supervision detections without confidence or class_id cannot be converted")
+        confidence = np.zeros(0, np.float32) if detections.confidence is None else detections.confidence
+        class_id = np.zeros(0, np.int32) if detections.class_id is None else detections.class_id
+        if class_names is None:
+            names = detections.data.get("class_name") if hasattr(detections, "data") else None
+            by_id: Dict[int, str] = {}
+            for cid, name in zip(np.asarray(class_id).tolist(), [] if names is None else list(names)):
+                if by_id.setdefault(int(cid), str(name)) != str(name):
+                    raise ValueError(f"class id {cid} has two names: {by_id[int(cid)]!r} and {name!r}")
+            count = max(by_id) + 1 if by_id else 0
+            class_names = [by_id.get(i, str(i)) for i in range(count)]
+        if image_size is None and hasattr(detections, "metadata"):
+            image_size = detections.metadata.get("image_size")
+        order = np.argsort(-np.asarray(confidence, dtype=np.float32), kind="stable")
+        return cls(np.asarray(detections.xyxy)[order], np.asarray(confidence)[order], np.asarray(class_id)[order],
+                   class_names, image_size)
+
     # -- drawing -----------------------------------------------------------------------------------------
     def draw(self, image: np.ndarray, copy: bool = True, labels: bool = True,
              thickness: Optional[int] = None, track_ids: Optional[Sequence[int]] = None) -> np.ndarray:
