@@ -12,8 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 try:   # the cmake package of the test extra, else one on PATH
     import cmake as _cmake
+    # without the pip package, `import cmake` finds this repository's cmake/ folder (a namespace package)
     CMAKE = str(Path(_cmake.CMAKE_BIN_DIR) / "cmake")
-except ImportError:
+except (ImportError, AttributeError):
     CMAKE = shutil.which("cmake")
 pytestmark = [pytest.mark.skipif(CMAKE is None, reason="no cmake (pip install '.[test]' brings one)"),
               pytest.mark.skipif(not (REPO / "darknet" / "src").is_dir(), reason="the darknet submodule is empty")]
