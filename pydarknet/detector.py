@@ -297,3 +297,18 @@ class Detector:
             self._check_open()
             if self._lib.pdn_forward_only(self._handle, self._ffi.from_buffer("float[]", batch_input)) < 0:
                 _native.raise_last_error("forward")
+
+    # -- pretrained models by name ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name: str, cache: Optional[PathLike] = None, **kwargs) -> "Detector":
+        """A detector for one of the official COCO models of ``pydarknet.pretrained.MODELS`` ("yolov3-tiny",
+        "yolov4-tiny", "yolov4" ...): darknet's stock cfg, coco.names and the weights, downloaded into the user
+        cache (``cache``, default ``pretrained.cache_dir()``) on first use and read from there, offline,
+        afterwards.  Other keyword arguments are the constructor's (``device=``, ``thresh=``, ``batch_size=`` ...);
+        ``names=`` or ``data=`` replace the COCO names."""
+        from .pretrained import get
+
+        files = get(name, cache=cache)
+        if "data" not in kwargs:
+            kwargs.setdefault("names", files.names)
+        return cls(files.cfg, files.weights, **kwargs)
