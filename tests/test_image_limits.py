@@ -273,7 +273,8 @@ for label, path in (("fifo", fifo), ("socket", sock_path), ("zero", "/dev/zero")
 @pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(socket, "AF_UNIX"), reason="POSIX only")
 def test_fifos_devices_sockets_and_folders_are_refused_without_reading(yolo_cfg, yolo_weights, coco_names,
                                                                         tmp_path):
-    result = run_child(NOT_FILES, str(yolo_cfg), str(yolo_weights), str(coco_names), str(tmp_path))
+    # the FIFO comes first: a regression hangs there (until the timeout) before reading /dev/zero for as long
+    result = run_child(NOT_FILES, str(yolo_cfg), str(yolo_weights), str(coco_names), str(tmp_path), timeout=60)
     lines = child_lines(result)
     kinds = {"fifo": "is a FIFO (named pipe)", "socket": "is a socket", "zero": "is a character device"}
     for label, kind in kinds.items():
@@ -292,7 +293,7 @@ def test_pydarknet_detect_on_a_fifo_reports_it_and_goes_on(yolo_cfg, yolo_weight
     os.mkfifo(fifo)
     result = run_child("import sys; from pydarknet.cli import main; sys.exit(main(sys.argv[1:]))", "detect",
                        str(fifo), str(sample_image("dog.jpg")), "--cfg", str(yolo_cfg), "--weights",
-                       str(yolo_weights), "--names", str(coco_names), "--device", "cpu")
+                       str(yolo_weights), "--names", str(coco_names), "--device", "cpu", timeout=60)
     assert result.returncode == 1, result.stderr
     assert "stream.jpg: is a FIFO" in result.stderr
     assert "dog.jpg: " in result.stdout and "dog" in result.stdout.split("dog.jpg:", 1)[1]
