@@ -26,8 +26,8 @@ import numpy as np
 from .. import images as _core
 from ..errors import DatasetError
 
-__all__ = ["ImageInfo", "TruncatedImageError", "ImageTooLargeError", "header_info", "probe_image", "probe_image_bytes", "verify_image", "verify_image_bytes",
-           "decode_oriented", "DARKNET_IMAGE_EXTENSIONS"]
+__all__ = ["ImageInfo", "TruncatedImageError", "ImageTooLargeError", "header_info", "probe_image", "probe_image_bytes",
+           "verify_image", "verify_image_bytes", "decode_oriented", "DARKNET_IMAGE_EXTENSIONS"]
 
 # Extensions darknet can turn into a label path (utils.c: replace_image_to_label); anything else gets re-encoded.
 DARKNET_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -76,8 +76,9 @@ class _NotAnImage(Exception):
 def probe_image(path: Union[str, os.PathLike]) -> ImageInfo:
     """Read format, size and EXIF orientation of the image at ``path`` from its header.
 
-    Raises ``FileNotFoundError`` if the file is missing and ``DatasetError`` (naming the file) if it is not an
-    image OpenCV could read.
+    Raises ``FileNotFoundError`` if the file is missing, ``IsADirectoryError`` / ``NotARegularFileError`` (OSErrors)
+    for a folder, FIFO, device or socket, ``ImageTooLargeError`` past the pixel limit, and ``DatasetError`` (naming
+    the file) if it is not an image OpenCV could read.
     """
     path = Path(path)
     try:
