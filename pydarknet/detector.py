@@ -20,7 +20,7 @@ import numpy as np
 from . import _native
 from .detections import Detections, split_flat
 from .errors import ConfigError, NamesError, WeightsError
-from .images import ImageLike, as_bgr_image
+from .images import ImageLike, ImageTooLargeError, as_bgr_image, native_size_problem
 from ._opencv_backend import requested_backend, select_backend
 from .netfiles import check_cfg, check_weights_header, read_data_file, read_names
 
@@ -221,6 +221,7 @@ class Detector:
         return float(t), float(n)
 
     def _pointers(self, frames: Sequence[np.ndarray]):
+        self._check_sizes(frames)
         ffi = self._ffi
         n = len(frames)
         pointers = ffi.new("const uint8_t *[]", [ffi.cast("const uint8_t *", _address(f)) for f in frames])
@@ -228,6 +229,17 @@ class Detector:
         widths = ffi.new("int[]", [f.shape[1] for f in frames])
         strides = ffi.new("int64_t[]", [f.strides[0] for f in frames])
         return n, pointers, heights, widths, strides
+
+    def _check_sizes(self, frames: Sequence[np.ndarray]) -> None:
+        """Letterboxing has a size limit of its own, which depends on the network's input size (as_bgr_image
+        checked the others)."""
+        letterbox = bool(self._info["letter_box"]) if self.letterbox is None else bool(self.letterbox)
+        netw, neth = self.input_size
+        for i, frame in enumerate(frames):
+            problem = native_size_problem(frame.shape[1], frame.shape[0], netw, neth, letterbox)
+            if problem:
+                raise ImageTooLargeError(f"image {i} is too large: {problem}", width=frame.shape[1],
+                                         height=frame.shape[0])
 
     def _letterbox_flag(self) -> int:
         return -1 if self.letterbox is None else int(bool(self.letterbox))

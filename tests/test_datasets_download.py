@@ -7,6 +7,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +15,7 @@ import pytest
 
 from fixtures_datasets import jpeg_bytes, png_bytes, voc_xml, write_text
 from pydarknet.datasets import download_litw_images, read_litw, write_darknet_dataset
+from pydarknet import images
 from pydarknet.datasets.images import verify_image
 
 GOOD = {f"/good{i}.jpg": jpeg_bytes(64, 48, seed=i) for i in range(4)}
@@ -23,6 +25,21 @@ SAME_BYTES = jpeg_bytes(40, 40, seed=77)
 TIMEOUT = 5.0
 SHORT_TIMEOUT = 0.3
 SLOW_ANSWER_DELAY = 5.0  # the client must give up long before; the server thread just sleeps on
+TRICKLE_PAUSE = 0.2      # a trickling server sends one byte, then waits this long
+TRICKLE_FOR = 12.0       # ... for at most this long, then the rest at once (a regression fails, but not forever)
+DEADLINE = 1.5
+SLACK = 3.0              # a loaded 2-core machine may take a while to notice the deadline and wind down
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A complete little PNG (IHDR, IDAT, IEND) whose header claims width x height: an image bomb."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress((b"\x00" + bytes(3 * width)) * 4, 9)) + chunk(b"IEND", b""))
+
+
+BOMB = png_claiming(60000, 60000)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -57,6 +74,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body[: len(body) // 2])
             return
+        if path in ("/trickle-headers.jpg", "/trickle-body.jpg"):  # every byte on time, the whole never
+            body = GOOD["/good2.jpg"]
+            head = (f"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+                    f"X-Padding: {'.' * 40}\r\n\r\n").encode()
+            if path == "/trickle-body.jpg":
+                self.wfile.write(head)
+                self.wfile.flush()
+                head = b""
+            return self._trickle(head + body)
+        if path == "/bomb.png":
+            return self._send(BOMB, "image/png")
         if path == "/slow.jpg":
             time.sleep(SLOW_ANSWER_DELAY)
             return self._send(GOOD["/good0.jpg"])
@@ -75,6 +103,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_error(404)
+
+    def _trickle(self, data: bytes):
+        end = time.monotonic() + TRICKLE_FOR
+        for i in range(len(data)):
+            if time.monotonic() > end:
+                self.wfile.write(data[i:])
+                return
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            time.sleep(TRICKLE_PAUSE)
 
     def _send(self, body: bytes, content_type: str = "image/jpeg"):
         self.send_response(200)
@@ -251,3 +289,112 @@ def test_settings_out_of_range_are_refused_before_any_request(litw_urls, server,
     with pytest.raises(ValueError, match="out of range"):
         download(litw_urls, folders=["abus"], **setting)
     assert dict(hits) == before and not (litw_urls / "download_failures.tsv").exists()
+
+
+def add_folder(data, folder, entries):
+    """A LITW folder of (id, url) entries, each with an annotation."""
+    (data / folder).mkdir()
+    (data / folder / "urls.txt").write_text("".join(f"{image_id}\t{url}\n" for image_id, url in entries))
+    for image_id, _url in entries:
+        write_text(data / folder / f"img{image_id}.xml", voc_xml([("Abus-Logo", (2, 2, 20, 20))]))
+    return data / folder
+
+
+def left_in(folder):
+    return sorted(p.name for p in folder.iterdir() if p.suffix not in (".xml", ".txt"))
+
+
+def test_a_trickling_server_is_cut_off_at_the_files_deadline(litw_urls, server):
+    """timeout bounds each wait for data, so a byte every 0.2 s never trips it; the deadline ends the file."""
+    base, _hits = server
+    folder = add_folder(litw_urls, "trickle", [("000000", f"{base}/trickle-headers.jpg"),
+                                               ("000001", f"{base}/trickle-body.jpg"), ("000002", f"{base}/good3.jpg")])
+    start = time.monotonic()
+    report = download(litw_urls, folders=["trickle"], deadline=DEADLINE, retries=3)
+    assert time.monotonic() - start < DEADLINE + SLACK
+    failed = failures_by_key(report)
+    assert set(failed) == {("trickle", "000000"), ("trickle", "000001")} and report.downloaded == 1
+    for failure in failed.values():
+        assert failure.reason == f"timeout: not complete within the {DEADLINE:g}s deadline for one file"
+        assert failure.attempts == 1
+    assert left_in(folder) == ["img000002.jpg"] and not list(folder.glob(".*")), "no temporary files may remain"
+
+
+def test_timeout_bounds_each_attempt_headers_included(litw_urls, server):
+    base, hits = server
+    add_folder(litw_urls, "trickle", [("000000", f"{base}/trickle-headers.jpg")])
+    start = time.monotonic()
+    report = download(litw_urls, folders=["trickle"], timeout=0.5, retries=1)
+    assert time.monotonic() - start < 2 * 0.5 + SLACK
+    (failure,) = report.failed
+    assert failure.reason == "timeout: not complete after 0.5s" and failure.attempts == 2
+    assert hits["/trickle-headers.jpg"] == 2
+
+
+def test_an_image_bomb_fails_alone(litw_urls, server):
+    base, hits = server
+    folder = add_folder(litw_urls, "bomb", [("000000", f"{base}/bomb.png"), ("000001", f"{base}/good2.jpg")])
+    report = download(litw_urls, folders=["bomb"])
+    (failure,) = report.failed
+    assert failure.image_id == "000000" and failure.attempts == 1 and hits["/bomb.png"] == 1
+    assert failure.reason.startswith("too large: 60000x60000 is 3,600,000,000 pixels")
+    assert "too large" in report.summary()
+    assert left_in(folder) == ["img000001.jpg"]
+
+
+def test_an_existing_image_past_the_limit_is_kept_not_replaced(litw_urls, server, monkeypatch):
+    base, hits = server
+    folder = add_folder(litw_urls, "big", [("000000", f"{base}/good0.jpg")])
+    kept = png_bytes(300, 200)
+    (folder / "img000000.png").write_bytes(kept)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 50_000)
+    report = download(litw_urls, folders=["big"])
+    (failure,) = report.failed
+    assert failure.reason.startswith("too large: 300x200") and failure.attempts == 0
+    assert (folder / "img000000.png").read_bytes() == kept and hits["/good0.jpg"] == 0
+
+
+@pytest.mark.skipif(os.name == "nt", reason="such folder names cannot exist on Windows")
+def test_names_that_would_leave_the_output_folder_fail_alone(litw_urls, server, tmp_path):
+    base, hits = server
+    for name in ("a\\..\\..\\evil", "C:evil"):
+        add_folder(litw_urls, name, [("000000", f"{base}/good1.jpg")])
+    add_folder(litw_urls, "fine", [("000000", f"{base}/good0.jpg")])
+    before = sorted(p for p in tmp_path.rglob("*"))
+    report = download(litw_urls, folders=["a\\..\\..\\evil", "C:evil", "fine"], images_root=tmp_path / "imgs")
+    failed = failures_by_key(report)
+    assert set(failed) == {("a\\..\\..\\evil", "000000"), ("C:evil", "000000")} and report.downloaded == 1
+    assert all(f.reason.startswith("unsafe file name: folder") and f.attempts == 0 for f in failed.values())
+    assert hits["/good1.jpg"] == 0
+    written = sorted(set(tmp_path.rglob("*")) - set(before))
+    assert written == [tmp_path / "imgs", tmp_path / "imgs" / "download_failures.tsv", tmp_path / "imgs" / "fine",
+                       tmp_path / "imgs" / "fine" / "img000000.jpg"]
+
+
+def test_an_unwritable_destination_fails_alone(litw_urls, server, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "H&M").write_text("a file where the folder would go")
+    report = download(litw_urls, folders=["H&M", "abus"], images_root=tmp_path / "imgs")
+    failed = failures_by_key(report)
+    assert {("H&M", "000000"), ("H&M", "000001")} <= set(failed)
+    assert all(failed[("H&M", i)].reason.startswith("cannot write") for i in ("000000", "000001"))
+    assert (tmp_path / "imgs" / "abus" / "img000000.jpg").is_file()
+
+
+def test_deadline_out_of_range_is_refused(litw_urls, server):
+    with pytest.raises(ValueError, match="deadline 0"):
+        download(litw_urls, folders=["abus"], deadline=0)
+
+
+def test_convert_download_takes_a_deadline(litw_urls, server, tmp_path, capsys):
+    from pydarknet import cli
+
+    base, _hits = server
+    add_folder(litw_urls, "trickle", [("000000", f"{base}/trickle-body.jpg"), ("000001", f"{base}/good3.jpg")])
+    start = time.monotonic()
+    status = cli.main(["convert", "litw", str(litw_urls.parent), "--out", str(tmp_path / "ds"), "--download",
+                       "--deadline", str(DEADLINE), "--timeout", str(TIMEOUT), "--no-progress", "--split", "1,0"])
+    assert time.monotonic() - start < DEADLINE + SLACK + 5  # the other folders' downloads and the conversion
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "download: " in out and "2 timeout" in out  # trickle-body.jpg and the 5 s slow.jpg

@@ -38,6 +38,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                        help="litw: fold brand-text and brand-symbol into one class")
     group.add_argument("--workers", type=int, default=16, help="litw --download: parallel downloads (16)")
     group.add_argument("--timeout", type=float, default=20.0, help="litw --download: seconds per attempt (20)")
+    group.add_argument("--deadline", type=float, default=120.0,
+                       help="litw --download: seconds per image, all attempts and pauses together (120)")
     group.add_argument("--retries", type=int, default=3, help="litw --download: retries of transient failures (3)")
     group.add_argument("--subset", default="all", help="flickrlogos32: list to read: all, trainset, valset, testset")
     group.add_argument("--ids-file", help="voc: read only the ids listed in this file (e.g. ImageSets/Main/train.txt)")
@@ -102,7 +104,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.format == "litw":
         if args.download:
             report = download_litw_images(args.root, images_root=args.images_root, workers=args.workers,
-                                          timeout=args.timeout, retries=args.retries,
+                                          timeout=args.timeout, deadline=args.deadline, retries=args.retries,
                                           progress=not args.no_progress)
             print(f"download: {report.summary()}")
         if isinstance(classes, dict):  # users type brand names as they appear ('Coca-Cola'): match normalised

@@ -4,8 +4,14 @@ The dataset ships URLs, not images, and many of them have died or now answer wit
 validated (it must decode completely as an image) before it is written, and written atomically (to a temporary
 name, then renamed), so an interrupted run leaves only complete images and a rerun resumes where it stopped.
 Transient failures (timeouts, resets, 5xx, truncated bodies) are retried with exponential backoff; permanent
-ones (404, not an image) are not.  The same URL listed in several folders is fetched once, and an image whose
-bytes equal an earlier one is hard-linked to it instead of stored twice.
+ones (404, not an image, an image past the pixel limit) are not.  The same URL listed in several folders is fetched
+once, and an image whose bytes equal an earlier one is hard-linked to it instead of stored twice.
+
+Time is bounded by deadlines, not only by socket timeouts (which bound each wait for data: a server that sends a
+byte a second never trips them): each attempt ends after ``timeout`` seconds and each file after ``deadline``
+seconds, retries and pauses included, by shutting the connection's socket down from a timer.  Whatever one entry
+does (a dead URL, a slow server, an image bomb, an unwritable name) is a failure of that entry, listed in the
+report; the run goes on.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from ..errors import DatasetError
 from .dedupe import sha1_of_bytes
 from .fsutil import atomic_write_bytes, place_file
-from .images import TruncatedImageError, verify_image, verify_image_bytes
+from .images import ImageTooLargeError, TruncatedImageError, verify_image, verify_image_bytes
 from .litw import UrlEntry, litw_data_dir, read_urls_file
 from .voc import find_image
 
@@ -88,29 +94,42 @@ class _Failed(Exception):
 def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
                          folders: Optional[Sequence[str]] = None, workers: int = 16, timeout: float = 20.0,
                          retries: int = 3, backoff: float = 1.0, user_agent: str = DEFAULT_USER_AGENT,
-                         max_bytes: int = 50 * 1024 * 1024, progress: bool = True) -> DownloadReport:
+                         max_bytes: int = 50 * 1024 * 1024, progress: bool = True,
+                         deadline: float = 120.0) -> DownloadReport:
     """Download the images of a Logos in the Wild tree; returns what happened to each.
 
     Images go to ``<images_root>/<folder>/img<id>.<ext>`` (default: next to the XML files), the extension
     following the actual content.  Only entries that have an annotation are fetched.  ``timeout`` bounds each
-    attempt (connect, and the whole body); attempt ``n`` is followed by a pause of ``backoff * 2**n`` seconds.
-    Failures are listed in ``download_failures.tsv`` under ``images_root``.
+    attempt (connect, headers and the whole body); attempt ``n`` is followed by a pause of ``backoff * 2**n``
+    seconds; ``deadline`` bounds all attempts and pauses for one file together.  Images past the pixel limit
+    (``pydarknet.images.max_image_pixels()``) are refused from their header.  Failures are listed in
+    ``download_failures.tsv`` under ``images_root``.
     """
-    if not (timeout > 0 and retries >= 0 and backoff >= 0 and workers >= 1 and max_bytes > 0):
-        raise ValueError(f"download settings out of range: timeout {timeout} (> 0 s), retries {retries} (>= 0), "
-                         f"backoff {backoff} (>= 0 s), workers {workers} (>= 1), max_bytes {max_bytes} (> 0)")
+    if not (timeout > 0 and deadline > 0 and retries >= 0 and backoff >= 0 and workers >= 1 and max_bytes > 0):
+        raise ValueError(f"download settings out of range: timeout {timeout} (> 0 s), deadline {deadline} (> 0 s), "
+                         f"retries {retries} (>= 0), backoff {backoff} (>= 0 s), workers {workers} (>= 1), "
+                         f"max_bytes {max_bytes} (> 0)")
     data_dir = litw_data_dir(root)
     images_base = Path(images_root) if images_root is not None else data_dir
-    entries = _entries_to_fetch(data_dir, folders)
     report = DownloadReport()
-    fetcher = _Fetcher(timeout, retries, backoff, user_agent, max_bytes)
+    entries = []
+    for entry in _entries_to_fetch(data_dir, folders):
+        problem = _unsafe_name(entry)
+        if problem:  # would write outside its folder (or could not be written): that entry fails, not the run
+            report.failed.append(DownloadFailure(entry.folder, entry.image_id, entry.url, problem, 0))
+        else:
+            entries.append(entry)
+    fetcher = _Fetcher(timeout, retries, backoff, user_agent, max_bytes, deadline)
     store = _ContentStore()
 
     # 1. resume: keep what is already there and valid (and remember its bytes for de-duplication)
     pending: List[UrlEntry] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for entry, existing in zip(entries, pool.map(lambda e: _valid_existing(images_base, e), entries)):
-            if existing is None:
+        for entry, (existing, problem) in zip(entries,
+                                              pool.map(lambda e: _valid_existing(images_base, e), entries)):
+            if problem:
+                report.failed.append(DownloadFailure(entry.folder, entry.image_id, entry.url, problem, 0))
+            elif existing is None:
                 pending.append(entry)
             else:
                 report.already_present += 1
@@ -125,16 +144,27 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
     def fetch_url(url: str) -> None:
         group = by_url[url]
         try:
-            data, extension = fetcher.fetch(url)
+            data, extension, attempts = fetcher.fetch(url)
         except _Failed as failure:
             with lock:
                 report.failed.extend(DownloadFailure(e.folder, e.image_id, url, failure.reason, failure.attempts)
                                      for e in group)
             return
+        except Exception as exc:  # noqa: BLE001 - whatever one URL does must not end the whole run
+            with lock:
+                report.failed.extend(DownloadFailure(e.folder, e.image_id, url, f"error: {_describe(exc)}", 1)
+                                     for e in group)
+            return
         for entry in group:
-            folder = images_base / entry.folder
-            folder.mkdir(parents=True, exist_ok=True)
-            linked = store.write_or_link(data, folder / f"img{entry.image_id}{extension}")
+            try:
+                folder = images_base / entry.folder
+                folder.mkdir(parents=True, exist_ok=True)
+                linked = store.write_or_link(data, folder / f"img{entry.image_id}{extension}")
+            except OSError as exc:  # an unwritable folder or name, a full disk: that entry fails
+                with lock:
+                    report.failed.append(DownloadFailure(entry.folder, entry.image_id, url,
+                                                         f"cannot write: {_describe(exc)}", attempts))
+                continue
             with lock:
                 if linked:
                     report.duplicates += 1
@@ -157,40 +187,70 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
 
 
 class _Fetcher:
-    """HTTP GET with a per-attempt deadline, validation of the body, and retries with exponential backoff."""
+    """HTTP GET with deadlines (per attempt and per file), validation of the body, and retries with exponential
+    backoff."""
 
-    def __init__(self, timeout: float, retries: int, backoff: float, user_agent: str, max_bytes: int):
+    def __init__(self, timeout: float, retries: int, backoff: float, user_agent: str, max_bytes: int,
+                 deadline: float = 120.0):
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self.user_agent, self.max_bytes = user_agent, max_bytes
+        self.user_agent, self.max_bytes, self.deadline = user_agent, max_bytes, deadline
 
-    def fetch(self, url: str) -> Tuple[bytes, str]:
-        """Return the body of a complete, decodable image and the file extension for it, or raise ``_Failed``."""
+    def fetch(self, url: str) -> Tuple[bytes, str, int]:
+        """Return the body of a complete, decodable image, the file extension for it and the number of attempts
+        it took, or raise ``_Failed``."""
+        end = time.monotonic() + self.deadline
+        expired = f"timeout: not complete within the {self.deadline:g}s deadline for one file"
+        reason, attempts = expired, 0
         for attempt in range(self.retries + 1):
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                reason = expired
+                break
+            attempts = attempt + 1
+            seconds = min(self.timeout, remaining)
             try:
-                data = self._get(url)
+                data = self._get(url, seconds, expired if seconds < self.timeout
+                                 else f"timeout: not complete after {self.timeout:g}s")
                 image_format = verify_image_bytes(data, name=url).format
                 if image_format not in _EXTENSIONS:  # decodable, but not a format darknet or browsers use
                     raise _Permanent(f"unsupported image format (not {', '.join(_EXTENSIONS)})")
-                return data, _EXTENSIONS[image_format]
+                return data, _EXTENSIONS[image_format], attempts
             except TruncatedImageError as exc:  # cut-off body: the next attempt may get all of it
                 reason = f"truncated: {exc}"
-            except DatasetError as exc:
-                raise _Failed(str(exc).replace(f"{url}: ", ""), attempt + 1) from None  # "not a usable image: ..."
+            except DatasetError as exc:  # "not a usable image: ...", "too large: ..." (pixels)
+                raise _Failed(str(exc).replace(f"{url}: ", ""), attempts) from None
             except _Permanent as exc:
-                raise _Failed(str(exc), attempt + 1) from None
+                raise _Failed(str(exc), attempts) from None
             except _Transient as exc:
                 reason = str(exc)
             if attempt < self.retries:
-                time.sleep(self.backoff * 2 ** attempt)
-        raise _Failed(reason, self.retries + 1)
+                pause = self.backoff * 2 ** attempt
+                if time.monotonic() + pause >= end:  # no time left for another attempt
+                    break
+                time.sleep(pause)
+        raise _Failed(reason, attempts)
 
-    def _get(self, url: str) -> bytes:
+    def _get(self, url: str, seconds: float, expired: str) -> bytes:
+        """The body at ``url``, within ``seconds`` from now (``expired``: the failure's reason past them)."""
         if not url.lower().startswith(("http://", "https://")):
             raise _Permanent(f"unsupported URL: {url[:60]}")
-        deadline = time.monotonic() + self.timeout
+        watchdog = _Watchdog(seconds)
+        opener = urllib.request.build_opener(_WatchedHTTPHandler(watchdog), _WatchedHTTPSHandler(watchdog))
+        watchdog.start()
+        try:
+            data = self._exchange(opener, url, seconds)
+        except Exception:
+            if watchdog.finish():  # whatever the cut-off socket made urllib raise, the reason is the deadline
+                raise _Transient(expired) from None
+            raise
+        if watchdog.finish():  # a body without Content-Length just ends when the socket is shut down
+            raise _Transient(expired)
+        return data
+
+    def _exchange(self, opener: urllib.request.OpenerDirector, url: str, seconds: float) -> bytes:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, "Accept": "image/*"})
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=seconds) as response:
                 chunks, size = [], 0
                 while True:
                     chunk = response.read(_CHUNK)
@@ -199,8 +259,6 @@ class _Fetcher:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise _Permanent(f"too large: more than {self.max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise _Transient(f"timeout: body not complete after {self.timeout:g}s")
                     chunks.append(chunk)
                 return b"".join(chunks)
         except urllib.error.HTTPError as exc:
@@ -212,15 +270,95 @@ class _Fetcher:
         except http.client.IncompleteRead as exc:
             raise _Transient(f"truncated: connection closed after {len(exc.partial)} bytes") from None
         except (socket.timeout, TimeoutError):
-            raise _Transient(f"timeout: no answer within {self.timeout:g}s") from None
+            raise _Transient(f"timeout: no answer within {seconds:g}s") from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-                raise _Transient(f"timeout: no answer within {self.timeout:g}s") from None
+                raise _Transient(f"timeout: no answer within {seconds:g}s") from None
             raise _Transient(f"connection error: {exc.reason}") from None
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             raise _Transient(f"connection error: {exc or type(exc).__name__}") from None
         except ValueError as exc:   # a URL urllib cannot even parse ("http://[abc/", a 70-character host label)
             raise _Permanent(f"malformed URL: {exc}") from None
+
+
+class _Watchdog:
+    """Ends an HTTP exchange at its deadline by shutting its socket down from a timer thread.
+
+    urllib's ``timeout`` is the socket's: it bounds each wait for data, so a server that sends its headers or
+    body a byte a second keeps a download going for as long as it likes.  Shutting the socket down wakes the
+    reading thread (with an end of file or an error), wherever it is: DNS aside, connect, TLS handshake, headers
+    and body are all bounded.
+    """
+
+    def __init__(self, seconds: float):
+        self._lock = threading.Lock()
+        self._connection: Optional[http.client.HTTPConnection] = None
+        self._socket: Optional[socket.socket] = None
+        self._fired = self._done = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def watch(self, connection: http.client.HTTPConnection) -> None:
+        """Cover ``connection`` (a redirect opens another), before and after it connects; past the deadline,
+        refuse to go on.  Its socket is kept: once the headers are in, urllib hands the socket to the response
+        and the connection forgets it (``connection.sock`` is None while the body comes)."""
+        with self._lock:
+            if self._fired:
+                raise socket.timeout("deadline passed")
+            self._connection, self._socket = connection, connection.sock
+
+    def finish(self) -> bool:
+        """Stop watching; True if the deadline passed first (the exchange was cut off)."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self._fired
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._fired = True
+            sockets = {id(s): s for s in (self._socket, getattr(self._connection, "sock", None)) if s is not None}
+        for sock in sockets.values():
+            try:  # the plain socket's shutdown, also under TLS: SSLSocket's own would drop its state under the reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:  # already closed
+                pass
+
+
+class _WatchedHandlerMixin:
+    """Makes urllib's connections report to a ``_Watchdog`` before and after they connect."""
+
+    def __init__(self, watchdog: _Watchdog, **kwargs):
+        super().__init__(**kwargs)
+        self._watchdog = watchdog
+
+    def do_open(self, http_class, req, **kwargs):
+        watchdog = self._watchdog
+
+        class Watched(http_class):
+            def connect(self):
+                watchdog.watch(self)
+                super().connect()
+                watchdog.watch(self)  # the deadline passed while connecting, before self.sock existed
+
+        return super().do_open(Watched, req, **kwargs)
+
+
+class _WatchedHTTPHandler(_WatchedHandlerMixin, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPSHandler(_WatchedHandlerMixin, urllib.request.HTTPSHandler):
+    pass
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class _ContentStore:
@@ -267,16 +405,32 @@ def _entries_to_fetch(data_dir: Path, folders: Optional[Iterable[str]]) -> List[
     return entries
 
 
-def _valid_existing(images_base: Path, entry: UrlEntry) -> Optional[Path]:
+def _unsafe_name(entry: UrlEntry) -> str:
+    """Why ``<folder>/img<id>.<ext>`` could land outside its folder (or be read so on another system), or ''."""
+    for what, name in (("folder", entry.folder), ("image id", entry.image_id)):
+        if (not name or name in (".", "..") or any(c in name for c in "/\\:\0") or os.path.isabs(name)
+                or len(name) > 200):
+            return (f"unsafe file name: {what} {name[:80]!r} is not one plain name inside the output folder "
+                    f"(refused: '/', '\\', ':', '..', absolute paths, drive letters, over 200 characters)")
+    return ""
+
+
+def _valid_existing(images_base: Path, entry: UrlEntry) -> Tuple[Optional[Path], str]:
+    """(the valid image already there or None, '' or why the entry fails without a download)."""
     existing = find_image(images_base / entry.folder, f"img{entry.image_id}")
     if existing is None:
-        return None
+        return None, ""
     try:
         verify_image(existing)
+    except ImageTooLargeError as exc:  # a real image, only past the limit now in force: keep it
+        return None, str(exc).replace(f"{existing}: ", "")
     except (DatasetError, OSError):
-        existing.unlink()  # not an image we wrote (writes are atomic): replace it
-        return None
-    return existing
+        try:
+            existing.unlink()  # not an image we wrote (writes are atomic): replace it
+        except OSError as exc:
+            return None, f"cannot replace the invalid {existing.name}: {_describe(exc)}"
+        return None, ""
+    return existing, ""
 
 
 def _clean_partial_files(images_base: Path, folders: Iterable[str]) -> None:
@@ -285,7 +439,10 @@ def _clean_partial_files(images_base: Path, folders: Iterable[str]) -> None:
     for folder in folders:
         for pattern in (".img*.partial*", ".img*.link.part"):
             for leftover in (images_base / folder).glob(pattern):
-                leftover.unlink()
+                try:
+                    leftover.unlink()
+                except OSError:  # a folder of that name, a read-only file: not ours to force
+                    pass
 
 
 def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) -> Optional[Path]:

@@ -6,6 +6,11 @@ Formats without a parser here fall back to decoding with OpenCV.
 
 ``verify_image`` is the thorough check (used by the downloader and ``dataset check``): the bytes must be a
 complete image (JPEG ends with EOI, PNG with IEND) and OpenCV must decode them to the size the header claims.
+
+Every function here refuses a path that is not a regular file (a FIFO would block forever: ``open_image_file``)
+and an image past the pixel limit (``pydarknet.images.max_image_pixels()``, from the header, before decoding:
+``ImageTooLargeError``).  ``header_info`` is the one place that reads a size from a header and checks it, for
+these functions and for ``pydarknet.images.read_image`` (detection) alike.
 """
 from __future__ import annotations
 
@@ -18,10 +23,11 @@ from typing import BinaryIO, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
+from .. import images as _core
 from ..errors import DatasetError
 
-__all__ = ["ImageInfo", "TruncatedImageError", "probe_image", "probe_image_bytes", "verify_image", "verify_image_bytes",
-           "decode_oriented", "DARKNET_IMAGE_EXTENSIONS"]
+__all__ = ["ImageInfo", "TruncatedImageError", "ImageTooLargeError", "header_info", "probe_image", "probe_image_bytes",
+           "verify_image", "verify_image_bytes", "decode_oriented", "DARKNET_IMAGE_EXTENSIONS"]
 
 # Extensions darknet can turn into a label path (utils.c: replace_image_to_label); anything else gets re-encoded.
 DARKNET_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -58,6 +64,11 @@ class TruncatedImageError(DatasetError):
     """The image's header is fine but its data stops early (an interrupted download or copy)."""
 
 
+class ImageTooLargeError(DatasetError, _core.ImageTooLargeError):
+    """The image has more pixels than ``pydarknet.images.max_image_pixels()`` allows (an image bomb, or a file
+    too large for the limit set)."""
+
+
 class _NotAnImage(Exception):
     """Internal: the header parser's reason why the bytes are not a usable image."""
 
@@ -65,30 +76,49 @@ class _NotAnImage(Exception):
 def probe_image(path: Union[str, os.PathLike]) -> ImageInfo:
     """Read format, size and EXIF orientation of the image at ``path`` from its header.
 
-    Raises ``FileNotFoundError`` if the file is missing and ``DatasetError`` (naming the file) if it is not an
-    image OpenCV could read.
+    Raises ``FileNotFoundError`` if the file is missing, ``IsADirectoryError`` / ``NotARegularFileError`` (OSErrors)
+    for a folder, FIFO, device or socket, ``ImageTooLargeError`` past the pixel limit, and ``DatasetError`` (naming
+    the file) if it is not an image OpenCV could read.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as stream:
-            info = _parse_header(stream)
+        with _core.open_image_file(path) as stream:
+            info = header_info(stream, path)
+            if info is None:
+                stream.seek(0)
+                info = _size_by_decoding(stream.read(), path)
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
-    except _NotAnImage as exc:
-        raise DatasetError(f"not a usable image: {exc}", path=path) from None
-    if info is None:
-        info = _size_by_decoding(np.fromfile(str(path), dtype=np.uint8), path)
     return info
 
 
 def probe_image_bytes(data: bytes, name: str = "<bytes>") -> ImageInfo:
     """Like :func:`probe_image` for an image held in memory; ``name`` is used in error messages."""
+    info = header_info(data, name)
+    if info is None:
+        info = _size_by_decoding(data, name)
+    return info
+
+
+def header_info(source: Union[bytes, BinaryIO], name) -> Optional[ImageInfo]:
+    """The image's format and size from its header alone, or None for a format without a parser here (after a
+    size check where one is cheap: TIFF).  ``source``: the file's bytes or a binary stream at its start.
+
+    Raises ``ImageTooLargeError`` past the pixel limit and ``DatasetError`` (naming ``name``) for bytes that
+    are not a usable image.
+    """
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        info = _parse_header(io.BytesIO(data))
+        info = _parse_header(stream)
+        if info is None:
+            stream.seek(0)
+            size = _tiff_size(stream)
+            if size is not None:
+                _core.check_image_pixels(*size, name, error=ImageTooLargeError)
+            return None
     except _NotAnImage as exc:
         raise DatasetError(f"not a usable image: {exc}", path=name) from None
-    if info is None:
-        info = _size_by_decoding(np.frombuffer(data, dtype=np.uint8), name)
+    _core.check_image_pixels(info.stored_width, info.stored_height, name, error=ImageTooLargeError)
     return info
 
 
@@ -96,7 +126,7 @@ def verify_image(path: Union[str, os.PathLike]) -> ImageInfo:
     """Check that the file is a complete image that decodes to the size its header claims."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _core.read_image_bytes(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
     return verify_image_bytes(data, name=str(path))
@@ -110,7 +140,7 @@ def verify_image_bytes(data: bytes, name: str = "<bytes>") -> ImageInfo:
         raise TruncatedImageError(problem, path=name)
     import cv2
 
-    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    pixels = _core.decode_image_bytes(data, name, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, DatasetError)
     if pixels is None:
         raise DatasetError(f"{info.format} header is readable but OpenCV cannot decode the pixels", path=name)
     if pixels.shape[:2] != (info.stored_height, info.stored_width):
@@ -122,11 +152,12 @@ def verify_image_bytes(data: bytes, name: str = "<bytes>") -> ImageInfo:
 
 def decode_oriented(path: Union[str, os.PathLike]) -> np.ndarray:
     """Decode an image the way a viewer shows it (EXIF orientation applied), as BGR ``uint8``."""
-    import cv2
-
-    pixels = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)  # fromfile: non-ASCII paths
+    data = _core.read_image_bytes(path)
+    header_info(data, path)
+    pixels = _core.decode_image_bytes(data, path, error=DatasetError)
     if pixels is None:
         raise DatasetError("OpenCV cannot decode this image", path=path)
+    _core.check_image_pixels(pixels.shape[1], pixels.shape[0], path, error=ImageTooLargeError)
     return pixels
 
 
@@ -289,13 +320,40 @@ def _describe_text(head: bytes) -> str:
     return ""
 
 
-def _size_by_decoding(buffer: np.ndarray, name) -> ImageInfo:
+def _size_by_decoding(data: bytes, name) -> ImageInfo:
     import cv2
 
-    pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buffer.size else None
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = _core.decode_image_bytes(data, name, flags, DatasetError) if data else None
     if pixels is None:
         raise DatasetError("not a usable image: unrecognised format that OpenCV cannot decode either", path=name)
+    _core.check_image_pixels(pixels.shape[1], pixels.shape[0], name, error=ImageTooLargeError)
     return ImageInfo("other", pixels.shape[1], pixels.shape[0])
+
+
+def _tiff_size(stream: BinaryIO) -> Optional[Tuple[int, int]]:
+    """(width, height) of a classic TIFF's first image from IFD0's ImageWidth and ImageLength tags, or None.
+
+    Only to check the pixel limit before OpenCV decodes the file: its size and orientation still come from
+    OpenCV, as before.
+    """
+    head = stream.read(8)
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(head[:4])
+    if order is None or len(head) < 8:
+        return None
+    try:
+        (ifd_offset,) = struct.unpack(order + "I", head[4:8])
+        stream.seek(ifd_offset)
+        (count,) = struct.unpack(order + "H", stream.read(2))
+        entries = stream.read(12 * min(count, 4096))
+        size = {}
+        for i in range(len(entries) // 12):
+            tag, field_type, _n = struct.unpack_from(order + "HHI", entries, 12 * i)
+            if tag in (256, 257) and field_type in (3, 4):  # ImageWidth, ImageLength as SHORT or LONG
+                size[tag] = struct.unpack_from(order + ("H" if field_type == 3 else "I"), entries, 12 * i + 8)[0]
+    except (struct.error, OSError, ValueError):  # offsets past the end: OpenCV will say what is wrong
+        return None
+    return (size[256], size[257]) if len(size) == 2 else None
 
 
 def _truncation_problem(data: bytes, image_format: str) -> str:
