@@ -1,0 +1,108 @@
+"""Outputs of ``pydarknet video`` under hostile conditions: a full disk, a killed earlier run, outputs that name
+an input.
+
+The full disk is real as far as the process can tell: the real command runs in a child process whose file-size
+limit (RLIMIT_FSIZE, with SIGXFSZ ignored) makes every write past N bytes fail with EFBIG, the error a full disk
+gives as ENOSPC.  OpenCV's video writer ignores it and produces a truncated, unplayable file; the command must
+notice.  Detection runs the bundled demo model (real darknet, about 2 MB) on a real clip written with OpenCV.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pydarknet.demo import MODEL_DIR, make_demo_clip
+from pydarknet.video.errors import VideoOutputError
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL_ARGS = ["--cfg", str(MODEL_DIR / "demo.cfg"), "--weights", str(MODEL_DIR / "demo.weights"),
+              "--names", str(MODEL_DIR / "demo.names")]
+
+# runs ``python -m pydarknet`` with writes limited to N bytes per file (argv[1])
+LIMITED = """
+import resource, runpy, signal, sys
+limit = int(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # EFBIG instead of being killed by the signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv = ["pydarknet", *sys.argv[2:]]
+runpy.run_module("pydarknet", run_name="__main__")
+"""
+
+
+def pydarknet(*argv, limit=None, cwd=None):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-c", LIMITED, str(limit), *map(str, argv)] if limit else \
+        [sys.executable, "-m", "pydarknet", *map(str, argv)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip")
+    make_demo_clip(folder / "clip.mp4", seconds=2.0, size=(320, 180))
+    return folder / "clip.mp4"
+
+
+OUTPUTS = {"--out": "annotated.mp4", "--jsonl": "d.jsonl", "--csv": "d.csv", "--coco": "coco.json",
+           "--report": "report"}
+
+
+@pytest.fixture(scope="module")
+def full_run(clip, tmp_path_factory):
+    """Every output written without a limit, to size the limits by."""
+    out = tmp_path_factory.mktemp("full")
+    for video in ("annotated.mp4", "annotated.avi"):
+        done = pydarknet("video", clip, *MODEL_ARGS, "--out", out / video,
+                         *[a for option, name in OUTPUTS.items() if option != "--out" for a in (option, out / name)])
+        assert done.returncode == 0, done.stderr
+    assert json.loads((out / "coco.json").read_text())["annotations"], "the demo model found nothing"
+    return out
+
+
+def largest(paths) -> int:
+    return max(p.stat().st_size for p in paths)
+
+
+# each case's limit: half its file (the largest of the report), so that it cannot be written whole
+LIMITS = {
+    "annotated.mp4": lambda out: (out / "annotated.mp4").stat().st_size // 2,
+    "annotated.avi": lambda out: (out / "annotated.avi").stat().st_size // 2,
+    "d.jsonl": lambda out: (out / "d.jsonl").stat().st_size // 2,
+    "d.csv": lambda out: (out / "d.csv").stat().st_size // 2,
+    "coco.json": lambda out: (out / "coco.json").stat().st_size // 2,
+    "report": lambda out: largest((out / "report" / "thumbs").iterdir()) // 2,   # the thumbnails fail
+    # the thumbnails fit, the timeline chart (written at the end) does not
+    "report-end": lambda out: (largest((out / "report" / "thumbs").iterdir())
+                               + largest((out / "report").glob("*.*"))) // 2,
+}
+
+
+@pytest.mark.parametrize("option,name", [*OUTPUTS.items(), ("--out", "annotated.avi"), ("--report", "report-end")])
+def test_a_full_disk_fails_naming_the_output_and_leaves_nothing(option, name, clip, full_run, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    limit = LIMITS[name](full_run)
+    if name == "report-end":
+        assert largest((full_run / "report").glob("*.*")) > limit, "no report file is larger than the thumbnails"
+    done = pydarknet("video", clip, *MODEL_ARGS, option, out / name, limit=limit)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("pydarknet video: error: ")]
+    assert len(errors) == 1 and str(out / name) in errors[0], done.stderr
+    assert list(out.iterdir()) == []   # no output, no temporary file or folder
+
+
+def test_check_video_file_sees_a_truncated_video(clip, tmp_path):
+    from pydarknet.video.writers import check_video_file
+
+    check_video_file(clip, 50)
+    with pytest.raises(VideoOutputError, match="announces 50 frames"):
+        check_video_file(clip, 51)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(VideoOutputError, match="cut.mp4: the finished video is damaged"):
+        check_video_file(cut, 50)
