@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pydarknet.demo import MODEL_DIR, make_demo_clip
+from pydarknet.video import analyze_video
 from pydarknet.video.errors import VideoOutputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,3 +107,40 @@ def test_check_video_file_sees_a_truncated_video(clip, tmp_path):
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     with pytest.raises(VideoOutputError, match="cut.mp4: the finished video is damaged"):
         check_video_file(cut, 50)
+
+
+# -- outputs that are inputs ------------------------------------------------------------------------------------
+
+def test_an_output_that_is_an_input_is_refused_before_anything_runs(clip, tmp_path, monkeypatch, capsys):
+    from pydarknet.video import cli
+
+    monkeypatch.setattr(cli, "_detector_class", lambda: pytest.fail("the network was loaded"))
+    monkeypatch.setattr(cli, "open_source", lambda *a, **k: pytest.fail("the video was opened"))
+    video = tmp_path / "in.mp4"
+    video.write_bytes(clip.read_bytes())
+    os.link(video, tmp_path / "hard.mp4")
+    os.symlink(video, tmp_path / "sym.mp4")
+    weights = tmp_path / "m.weights"
+    weights.write_bytes(b"weights")
+    model = [*MODEL_ARGS[:2], "--weights", str(weights), *MODEL_ARGS[4:]]
+    cases = [("--out", video, "is the input video"), ("--out", tmp_path / "hard.mp4", "is a hard link of the input"),
+             ("--out", tmp_path / "sym.mp4", "is a symbolic link to the input"),
+             ("--jsonl", weights, "is the --weights file"), ("--report", tmp_path, "contains the input video"),
+             ("--csv", MODEL_DIR / "demo.names", "is the --names file")]
+    for option, path, message in cases:
+        assert cli.main([str(video), *model, option, str(path)]) == 1
+        error = capsys.readouterr().err
+        assert message in error and str(path) in error, error
+    same = ["--jsonl", str(tmp_path / "d.txt"), "--csv", str(tmp_path / "." / "d.txt")]
+    assert cli.main([str(video), *model, *same]) == 1
+    assert "are the same file" in capsys.readouterr().err
+    assert video.read_bytes() == clip.read_bytes() and weights.read_bytes() == b"weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.mp4", "in.mp4", "m.weights", "sym.mp4"]
+
+
+def test_analyze_video_refuses_to_write_over_its_source(clip, tmp_path):
+    video = tmp_path / "in.mp4"
+    video.write_bytes(clip.read_bytes())
+    with pytest.raises(VideoOutputError, match="is the source"):
+        analyze_video(lambda frames: pytest.fail("a frame was read"), video, ["a"], out=video)
+    assert video.read_bytes() == clip.read_bytes()
