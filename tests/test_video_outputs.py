@@ -8,10 +8,12 @@ notice.  Detection runs the bundled demo model (real darknet, about 2 MB) on a r
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ import pytest
 from pydarknet.demo import MODEL_DIR, make_demo_clip
 from pydarknet.video import analyze_video
 from pydarknet.video.errors import VideoOutputError
+from pydarknet.video.report import ReportBuilder
+from pydarknet.video.writers import JsonlWriter
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_ARGS = ["--cfg", str(MODEL_DIR / "demo.cfg"), "--weights", str(MODEL_DIR / "demo.weights"),
@@ -144,3 +148,88 @@ def test_analyze_video_refuses_to_write_over_its_source(clip, tmp_path):
     with pytest.raises(VideoOutputError, match="is the source"):
         analyze_video(lambda frames: pytest.fail("a frame was read"), video, ["a"], out=video)
     assert video.read_bytes() == clip.read_bytes()
+
+
+# -- leftovers of a killed run ------------------------------------------------------------------------------------
+
+KILLED = """
+import os, signal, sys
+from pydarknet.video.report import ReportBuilder
+from pydarknet.video.writers import JsonlWriter
+outputs = JsonlWriter(sys.argv[1] + "/d.jsonl"), ReportBuilder(sys.argv[1] + "/report", (64, 48), 0.04)
+print("ready", flush=True)
+if sys.argv[2] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.stdin.read()   # alive until the test closes stdin
+"""
+
+
+def age(path: Path, seconds: float = 3600) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def leftovers(folder: Path):
+    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+
+
+def start_writer(folder: Path, mode: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-c", KILLED, str(folder), mode], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+def test_a_killed_runs_leftovers_are_removed_by_the_next_run(tmp_path):
+    process = start_writer(tmp_path, "kill")
+    assert process.wait(30) == -9
+    stale = leftovers(tmp_path)
+    assert len(stale) == 2   # .d.<random>.partial.jsonl and .report.partial-<random>
+    for name in stale:
+        age(tmp_path / name)
+    JsonlWriter(tmp_path / "d.jsonl").abort()
+    ReportBuilder(tmp_path / "report", (64, 48), 0.04).abort()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_live_runs_temporary_files_are_kept_however_old(tmp_path):
+    process = start_writer(tmp_path, "wait")
+    try:
+        live = leftovers(tmp_path)
+        for name in live:
+            age(tmp_path / name)
+        JsonlWriter(tmp_path / "d.jsonl").abort()
+        ReportBuilder(tmp_path / "report", (64, 48), 0.04).abort()
+        assert leftovers(tmp_path) == live
+    finally:
+        process.stdin.close()
+        process.wait(30)
+
+
+def test_only_our_own_old_unlocked_leftovers_are_removed(tmp_path):
+    ours = [".d.abc_12xy.partial.jsonl", ".report.partial-abc_12xy"]   # the names mkstemp / mkdtemp give
+    not_ours = [".d.partial.jsonl", ".d.abc_12xy.partial.jsonl.bak", "d.abc_12xy.partial.jsonl",
+                ".e.abc_12xy.partial.jsonl", ".d.ABC_12XY.partial.jsonl", ".report.partial-abc_12xy.mine"]
+    for name in ours + not_ours:
+        (tmp_path / name).write_text("x")
+        age(tmp_path / name)
+    kept_folder = tmp_path / ".report.old-abc_12xy"   # an earlier report kept after a failed swap: the user's
+    (kept_folder / "previous").mkdir(parents=True)
+    young = tmp_path / ".d.young123.partial.jsonl"   # a live run that has not locked it yet
+    young.write_text("x")
+    link = tmp_path / ".d.link_123.partial.jsonl"     # a symbolic link is never ours
+    os.symlink(tmp_path / "d.abc_12xy.partial.jsonl", link)
+    held = tmp_path / ".d.held_123.partial.jsonl"
+    held.write_text("x")
+    for path in (kept_folder, held):
+        age(path)
+    os.unlink(tmp_path / ours[1])
+    (tmp_path / ours[1]).mkdir()
+    age(tmp_path / ours[1])
+    with open(held) as lock:   # locked, as a live writer holds it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        JsonlWriter(tmp_path / "d.jsonl").abort()
+        ReportBuilder(tmp_path / "report", (64, 48), 0.04).abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        not_ours + [kept_folder.name, young.name, held.name, link.name])
