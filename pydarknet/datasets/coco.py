@@ -16,7 +16,7 @@ import numpy as np
 from ..boxes import coco_to_xyxy, xyxy_to_coco
 from ..errors import DatasetError
 from .classes import ClassSpec, resolve_classes
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -32,8 +32,9 @@ def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, includ
     """Read a COCO detection JSON; ``file_name`` is resolved against ``images_dir`` (default: the JSON's folder).
 
     Crowd annotations (``iscrowd=1``) are left out unless ``include_crowd``: darknet has no notion of them.
-    Malformed JSON, an annotation of an unknown image or category, or a missing image raise (naming the file)
-    unless ``skip_bad``.
+    Malformed JSON, an annotation of an unknown image or category, a missing image, or a ``file_name`` that leaves
+    the image folder (``..``, an absolute path elsewhere, a link to outside: an absolute path inside it is fine)
+    raise (naming the file) unless ``skip_bad``.
     """
     json_file = Path(json_file)
     if json_file.is_dir():
@@ -82,7 +83,7 @@ def _image_sample(entry: dict, annotations: List[dict], base: Path, categories: 
     file_name = entry.get("file_name")
     if not isinstance(file_name, str) or not file_name:
         raise DatasetError(f"image {entry.get('id')!r} has no file_name", path=json_file)
-    image = base / file_name
+    image = path_in_root(base, file_name, json_file, what=f"image {entry.get('id')!r}")
     info = probe_image(image)
     boxes = coco_to_xyxy(np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4))
     try:
@@ -90,7 +91,7 @@ def _image_sample(entry: dict, annotations: List[dict], base: Path, categories: 
     except (KeyError, TypeError, ValueError):
         annotated = None  # size is optional here: the image file has the truth
     boxes = boxes_for_image(boxes, annotated, info, image, json_file)
-    return Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
+    return Sample(image=image, width=info.width, height=info.height, boxes=boxes,
                   labels=[categories[a["category_id"]] for a in annotations], source="coco",
                   key=Path(file_name).with_suffix("").as_posix())
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..boxes import voc_to_xyxy
 from ..errors import DatasetError
+from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -149,7 +150,8 @@ def read_voc(root: PathLike, ids_file: Optional[PathLike] = None, include_diffic
     Two layouts are recognised, anywhere below ``root``: ``Annotations/<id>.xml`` with ``JPEGImages/<id>.jpg``
     (VOC, QMUL-OpenLogo), and ``<id>.xml`` next to ``<id>.jpg`` (LogoDet-3K).  ``ids_file`` (e.g.
     ``ImageSets/Main/trainval.txt``, one id per line) restricts the read to those ids.
-    A malformed XML or a missing image raises (naming the file) unless ``skip_bad``.
+    A malformed XML, a missing image, or an image that is a symbolic link to outside its folder raises (naming
+    the file) unless ``skip_bad``.  ``<filename>`` only ever names a file in the image folder (its last part).
     """
     root = Path(root)
     if not root.is_dir():
@@ -171,6 +173,7 @@ def read_voc(root: PathLike, ids_file: Optional[PathLike] = None, include_diffic
             image = find_image(folder, xml_file.stem, annotation.filename)
             if image is None:
                 raise FileNotFoundError(f"{xml_file}: image not found (looked for {xml_file.stem}.* in {folder})")
+            image = path_in_root(folder, image.name, xml_file)   # an image that links to outside its folder
             # key: the id path below root, without the layout's "Annotations" folder
             parts = xml_file.relative_to(root).with_suffix("").parts
             key = "/".join(part for part in parts if part != "Annotations")
