@@ -15,7 +15,7 @@ import numpy as np
 
 from ..boxes import coco_to_xyxy, xyxy_to_coco
 from ..errors import DatasetError
-from .classes import ClassSpec, resolve_classes
+from .classes import ClassSpec, clean_class_name, resolve_classes
 from .fsutil import atomic_write_bytes, path_in_root
 from .images import probe_image
 from .model import Sample
@@ -53,7 +53,7 @@ def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, includ
                            path=json_file)
     base = Path(images_dir) if images_dir is not None else json_file.parent
     try:
-        categories = {c["id"]: str(c["name"]) for c in document["categories"]}
+        categories = {c["id"]: _category_name(c, json_file) for c in document["categories"]}
         images = {im["id"]: im for im in document["images"]}
     except (KeyError, TypeError) as exc:
         raise DatasetError(f"category or image entry without {exc}", path=json_file) from None
@@ -96,6 +96,14 @@ def _image_sample(entry: dict, annotations: List[dict], base: Path, categories: 
                   key=Path(file_name).with_suffix("").as_posix())
 
 
+def _category_name(category: dict, json_file: Path):
+    """The category's name in normal form, or the DatasetError its annotations will be refused with."""
+    try:
+        return clean_class_name(str(category["name"]), json_file, f"category {category['id']!r}: ")
+    except DatasetError as error:
+        return error
+
+
 def _check_annotation(annotation, number: int, images: dict, categories: dict, json_file: Path) -> None:
     where = f"annotation {number} (id {annotation.get('id')!r})" if isinstance(annotation, dict) else \
         f"annotation {number}"
@@ -106,6 +114,8 @@ def _check_annotation(annotation, number: int, images: dict, categories: dict, j
     if annotation.get("category_id") not in categories:
         raise DatasetError(f"{where} refers to unknown category_id {annotation.get('category_id')!r}",
                            path=json_file)
+    if isinstance(categories[annotation["category_id"]], DatasetError):
+        raise categories[annotation["category_id"]]
     bbox = annotation.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
         raise DatasetError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}", path=json_file)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
 from .reconcile import boxes_for_image
@@ -65,7 +66,8 @@ def read_flickrlogos32(root: PathLike, subset: str = "all", include_no_logo: boo
                                         what=f"line {number}: box file")
                 boxes = boxes_for_image(_read_bboxes(box_file), None, info, image, box_file)
             yield Sample(image=image, width=info.width, height=info.height, boxes=boxes,
-                         labels=[brand] * len(boxes), source="flickrlogos32", key=f"{brand}/{Path(file_name).stem}")
+                         labels=[clean_class_name(brand, list_file, f"line {number}: ")] * len(boxes),
+                         source="flickrlogos32", key=f"{brand}/{Path(file_name).stem}")
         except (DatasetError, OSError) as error:
             reject(error, skip_bad)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
 from .reconcile import boxes_for_image
@@ -100,6 +101,7 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
             where = f"record {index + 1} ({relpath or 'no file name'})"
             if not relpath or not brand:
                 raise DatasetError(f"{where}: empty 'file' or 'name'", path=mat_file)
+            brand = clean_class_name(brand, mat_file, f"{where}: ")
             try:
                 raw_boxes = np.asarray(record[bboxes_field], dtype=np.float64)
             except (TypeError, ValueError):

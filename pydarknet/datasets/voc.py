@@ -16,6 +16,7 @@ import numpy as np
 
 from ..boxes import voc_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
@@ -46,7 +47,10 @@ class VocAnnotation:
 
 
 def parse_voc_xml(path: PathLike) -> VocAnnotation:
-    """Parse one VOC XML file; raises ``DatasetError`` naming the file (and the object) on anything malformed."""
+    """Parse one VOC XML file; raises ``DatasetError`` naming the file (and the object) on anything malformed.
+
+    Object names are in the normal form of ``classes.clean_class_name`` (a name with a control character other
+    than whitespace is malformed)."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()  # the XML declaration decides the encoding; UTF-8 by default
@@ -62,6 +66,7 @@ def parse_voc_xml(path: PathLike) -> VocAnnotation:
         name = _text(obj, "name")
         if not name:
             raise DatasetError(f"object {number} has no <name>", path=path)
+        name = clean_class_name(name, path, f"object {number}: ")
         annotation.objects.append(VocObject(name, _bndbox(obj, path, number, name),
                                             difficult=_flag(obj, "difficult"), truncated=_flag(obj, "truncated")))
     return annotation
@@ -135,6 +140,7 @@ def voc_sample(annotation: VocAnnotation, image: Path, source: str, key: str, in
         label = rename(obj.name) if rename else obj.name
         if label is None:
             continue
+        label = clean_class_name(label, annotation.path, f"object {obj.name!r} renamed: ")
         labels.append(label)
         rows.append(obj.box)
     boxes = voc_to_xyxy(np.array(rows, dtype=np.float64).reshape(-1, 4))

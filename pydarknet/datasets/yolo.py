@@ -13,6 +13,7 @@ from ..boxes import snap_to_image, yolo_to_xyxy
 from ..errors import DatasetError
 from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_label_file, \
     read_names, resolve_data_path
+from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
@@ -109,10 +110,13 @@ def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
         if default is None:
             raise DatasetError("no class names: pass names=[...] (--names) or put an obj.names next to the images",
                                path=where)
-        return read_names(default)
+        names = default
     if isinstance(names, (str, os.PathLike)):
-        return read_names(names)
-    return list(names)
+        source, names = Path(names), read_names(names)
+    else:
+        source, names = where, list(names)
+    # the same normal form as every other reader's names; a bad one is refused naming its line
+    return [clean_class_name(name, source, f"class id {number}: ") for number, name in enumerate(names)]
 
 
 def _label_file(image: Path) -> Optional[Path]:
