@@ -130,9 +130,9 @@ def test_an_output_that_is_an_input_is_refused_before_anything_runs(clip, tmp_pa
     weights = tmp_path / "m.weights"
     weights.write_bytes(b"weights")
     model = [*MODEL_ARGS[:2], "--weights", str(weights), *MODEL_ARGS[4:]]
-    cases = [("--out", video, "is the input video"), ("--out", tmp_path / "hard.mp4", "is a hard link of the input"),
+    cases = [("--out", video, "is the input"), ("--out", tmp_path / "hard.mp4", "is a hard link of the input"),
              ("--out", tmp_path / "sym.mp4", "is a symbolic link to the input"),
-             ("--jsonl", weights, "is the --weights file"), ("--report", tmp_path, "contains the input video"),
+             ("--jsonl", weights, "is the --weights file"), ("--report", tmp_path, "contains the input"),
              ("--csv", MODEL_DIR / "demo.names", "is the --names file")]
     for option, path, message in cases:
         assert cli.main([str(video), *model, option, str(path)]) == 1

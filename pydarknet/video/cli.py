@@ -5,7 +5,8 @@
 
 ``register(subparsers)`` adds the command to the main ``pydarknet`` parser; ``python -m pydarknet.video.cli``
 runs it on its own.  Failures print one line, ``pydarknet video: error: ...``, and exit with status 1
-(2 for bad arguments, 130 when interrupted); no output is left half-written in either case.
+(2 for bad arguments, 130 when interrupted); no output is left half-written in either case.  An output that is
+an input (the video, a model file: also through a symbolic or hard link) is refused before anything runs.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Before anything runs: no output may overwrite the video, a model file, or another output."""
     check_outputs({"--out": args.out, "--jsonl": args.jsonl, "--csv": args.csv, "--coco": args.coco,
                    "--report": args.report},
-                  {"the input video": args.video, "the --cfg file": args.cfg, "the --weights file": args.weights,
+                  {"the input": args.video, "the --cfg file": args.cfg, "the --weights file": args.weights,
                    "the --names file": args.names, "the --data file": args.data},
                   folders=("--report",))
 
