@@ -1,12 +1,56 @@
-"""Choosing the output class list: keep everything, filter to a list, or rename/merge through a mapping."""
+"""Class names: one normal form for every reader, and choosing the output class list (keep everything, filter to
+a list, or rename/merge through a mapping).
+
+Normal form (``clean_class_name``, applied by every reader to every name it reads: VOC ``<name>``, Logos-32plus
+``name``, FlickrLogos class folders, COCO category names, Logos in the Wild after its own normalisation, YOLO
+names files): surrounding whitespace is stripped and every inner run of whitespace, newlines and tabs included,
+becomes one space (``"coca\\ncola"`` -> ``"coca cola"``: what an annotation tool's line wrap or a pasted tab
+meant).  Other control characters (NUL, escape, ...) are refused, as is a name left empty: nobody means them,
+and they would corrupt ``obj.names``, which darknet reads one line per class.  ``names_line_problem`` is the
+writer's last check of the same rule.
+"""
 from __future__ import annotations
 
 import difflib
+import os
+import unicodedata
 from typing import Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import DatasetError
 
-__all__ = ["ClassSpec", "resolve_classes", "parse_classes_option"]
+__all__ = ["ClassSpec", "resolve_classes", "parse_classes_option", "clean_class_name", "names_line_problem"]
+
+# every character Python's splitlines() or darknet's fgetl() takes for the end of a line
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _control_characters(text: str) -> List[str]:
+    # Cc: C0/C1 controls (NUL, ESC, DEL ...); Cs: lone surrogates (undecodable bytes), which cannot be written
+    return sorted({ch for ch in text if unicodedata.category(ch) in ("Cc", "Cs")})
+
+
+def clean_class_name(name: str, path: Optional[os.PathLike] = None, where: str = "") -> str:
+    """``name`` in normal form (see the module docstring), or ``DatasetError`` naming ``path`` (the annotation
+    file) and ``where`` (e.g. "object 3: ") when it is empty or holds a control character other than whitespace."""
+    text = " ".join(str(name).split())
+    if not text:
+        raise DatasetError(f"{where}empty class name {name!r}", path=path)
+    bad = _control_characters(text)
+    if bad:
+        raise DatasetError(f"{where}class name {name!r} contains the control character"
+                           f"{'s' if len(bad) > 1 else ''} {', '.join(repr(ch) for ch in bad)}", path=path)
+    return text
+
+
+def names_line_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be one line of a ``.names`` file (empty, a line break, NUL, ...), or None if it can."""
+    if not isinstance(name, str) or not name.strip():
+        return "empty"
+    if any(ch in _LINE_BREAKS for ch in name):
+        return "contains a line break"
+    if _control_characters(name):
+        return "contains a control character"
+    return None
 
 # None: every label seen, sorted; a list: those labels in that order; a dict: source label -> class name
 ClassSpec = Optional[Union[Sequence[str], Mapping[str, str]]]

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..boxes import coco_to_xyxy, xyxy_to_coco
 from ..errors import DatasetError
-from .classes import ClassSpec, resolve_classes
-from .fsutil import atomic_write_bytes
+from .classes import ClassSpec, clean_class_name, resolve_classes
+from .fsutil import atomic_write_bytes, path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -32,8 +32,9 @@ def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, includ
     """Read a COCO detection JSON; ``file_name`` is resolved against ``images_dir`` (default: the JSON's folder).
 
     Crowd annotations (``iscrowd=1``) are left out unless ``include_crowd``: darknet has no notion of them.
-    Malformed JSON, an annotation of an unknown image or category, or a missing image raise (naming the file)
-    unless ``skip_bad``.
+    Malformed JSON, an annotation of an unknown image or category, a missing image, or a ``file_name`` that leaves
+    the image folder (``..``, an absolute path elsewhere, a link to outside: an absolute path inside it is fine)
+    raise (naming the file) unless ``skip_bad``.
     """
     json_file = Path(json_file)
     if json_file.is_dir():
@@ -52,7 +53,7 @@ def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, includ
                            path=json_file)
     base = Path(images_dir) if images_dir is not None else json_file.parent
     try:
-        categories = {c["id"]: str(c["name"]) for c in document["categories"]}
+        categories = {c["id"]: _category_name(c, json_file) for c in document["categories"]}
         images = {im["id"]: im for im in document["images"]}
     except (KeyError, TypeError) as exc:
         raise DatasetError(f"category or image entry without {exc}", path=json_file) from None
@@ -82,7 +83,7 @@ def _image_sample(entry: dict, annotations: List[dict], base: Path, categories: 
     file_name = entry.get("file_name")
     if not isinstance(file_name, str) or not file_name:
         raise DatasetError(f"image {entry.get('id')!r} has no file_name", path=json_file)
-    image = base / file_name
+    image = path_in_root(base, file_name, json_file, what=f"image {entry.get('id')!r}")
     info = probe_image(image)
     boxes = coco_to_xyxy(np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4))
     try:
@@ -90,9 +91,17 @@ def _image_sample(entry: dict, annotations: List[dict], base: Path, categories: 
     except (KeyError, TypeError, ValueError):
         annotated = None  # size is optional here: the image file has the truth
     boxes = boxes_for_image(boxes, annotated, info, image, json_file)
-    return Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
+    return Sample(image=image, width=info.width, height=info.height, boxes=boxes,
                   labels=[categories[a["category_id"]] for a in annotations], source="coco",
                   key=Path(file_name).with_suffix("").as_posix())
+
+
+def _category_name(category: dict, json_file: Path):
+    """The category's name in normal form, or the DatasetError its annotations will be refused with."""
+    try:
+        return clean_class_name(str(category["name"]), json_file, f"category {category['id']!r}: ")
+    except DatasetError as error:
+        return error
 
 
 def _check_annotation(annotation, number: int, images: dict, categories: dict, json_file: Path) -> None:
@@ -105,6 +114,8 @@ def _check_annotation(annotation, number: int, images: dict, categories: dict, j
     if annotation.get("category_id") not in categories:
         raise DatasetError(f"{where} refers to unknown category_id {annotation.get('category_id')!r}",
                            path=json_file)
+    if isinstance(categories[annotation["category_id"]], DatasetError):
+        raise categories[annotation["category_id"]]
     bbox = annotation.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
         raise DatasetError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}", path=json_file)

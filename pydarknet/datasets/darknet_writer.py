@@ -28,7 +28,7 @@ import numpy as np
 
 from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..errors import DatasetError
-from .classes import ClassSpec, resolve_classes
+from .classes import ClassSpec, names_line_problem, resolve_classes
 from .darknet_format import (format_label_lines, label_path_for, read_data_file, read_label_file,
                              list_images, read_names, resolve_data_path, write_data_file, write_lf_text)
 from .dedupe import group_identical_files
@@ -145,6 +145,7 @@ def write_darknet_dataset(
 
     class_names, label_to_id = resolve_classes(classes, {label for s in samples for label in s.labels},
                                                allow_empty_classes)
+    _check_names(class_names, out_dir)
     prepared = _prepare_samples(samples, label_to_id, keep_negatives, verify_images, skip_bad, progress, stats)
     if not prepared:
         raise DatasetError("nothing left to write: no image has a box of the requested classes "
@@ -189,6 +190,15 @@ def write_darknet_dataset(
         root=out_dir, data_file=out_dir / "obj.data", names_file=out_dir / "obj.names",
         train_list=out_dir / "train.txt", valid_list=out_dir / "valid.txt", classes=class_names, counts=counts,
         n_train=int(np.count_nonzero(~is_valid)), n_valid=int(np.count_nonzero(is_valid)), stats=stats)
+
+
+def _check_names(class_names: List[str], out_dir: Path) -> None:
+    """Last line of defence for obj.names (one class per line, line = id): the readers normalise names, but samples
+    and class lists can come from anywhere; a name that is empty or holds a line break would shift every id."""
+    bad = [f"{name!r} ({problem})" for name in class_names for problem in [names_line_problem(name)] if problem]
+    if bad:
+        raise DatasetError(f"class name{'s' if len(bad) > 1 else ''} {', '.join(bad)} cannot be written to "
+                           f"obj.names, which holds one class per line", path=out_dir)
 
 
 def _repeats(prepared: List[_Prepared], groups: List[int]) -> set:

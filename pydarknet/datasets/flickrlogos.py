@@ -18,6 +18,8 @@ import numpy as np
 
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
+from .fsutil import path_in_root
 from .images import probe_image
 from .reconcile import boxes_for_image
 from .model import Sample
@@ -35,7 +37,8 @@ def read_flickrlogos32(root: PathLike, subset: str = "all", include_no_logo: boo
     """Read the images listed in ``<root>/<subset>.txt`` with their boxes.
 
     ``root`` is the ``FlickrLogos-v2`` folder (or the folder containing it).  A listed image or box file that
-    is missing or malformed raises, naming the file, unless ``skip_bad``.
+    is missing or malformed, or whose path leaves ``classes/`` (see ``fsutil.path_in_root``), raises, naming the
+    file, unless ``skip_bad``.
     """
     root = Path(root)
     if not (root / "classes").is_dir() and (root / "FlickrLogos-v2").is_dir():
@@ -54,14 +57,17 @@ def read_flickrlogos32(root: PathLike, subset: str = "all", include_no_logo: boo
             brand = class_dir.lower()
             if brand == NO_LOGO and not include_no_logo:
                 continue
-            image = root / "classes" / "jpg" / class_dir / file_name
+            image = path_in_root(root / "classes" / "jpg", f"{class_dir}/{file_name}", list_file,
+                                 what=f"line {number}: image")
             info = probe_image(image)
             boxes = np.zeros((0, 4))
             if brand != NO_LOGO:
-                box_file = root / "classes" / "masks" / brand / f"{file_name}.bboxes.txt"
+                box_file = path_in_root(root / "classes" / "masks", f"{brand}/{file_name}.bboxes.txt", list_file,
+                                        what=f"line {number}: box file")
                 boxes = boxes_for_image(_read_bboxes(box_file), None, info, image, box_file)
-            yield Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
-                         labels=[brand] * len(boxes), source="flickrlogos32", key=f"{brand}/{Path(file_name).stem}")
+            yield Sample(image=image, width=info.width, height=info.height, boxes=boxes,
+                         labels=[clean_class_name(brand, list_file, f"line {number}: ")] * len(boxes),
+                         source="flickrlogos32", key=f"{brand}/{Path(file_name).stem}")
         except (DatasetError, OSError) as error:
             reject(error, skip_bad)
 

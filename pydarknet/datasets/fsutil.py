@@ -14,10 +14,11 @@ from ..atomic import atomic_write_bytes as write_atomically
 from ..errors import DatasetError
 
 __all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "atomic_write_bytes", "place_file",
-           "safe_file_stem"]
+           "safe_file_stem", "path_in_root"]
 
 PathLike = Union[str, os.PathLike]
 LINK_MODES = ("hardlink", "symlink", "copy")
+_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 def check_output_dir(out_dir: PathLike, overwrite: bool) -> Path:
@@ -90,3 +91,36 @@ def safe_file_stem(text: str, max_length: int = 120) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_text).strip("._-")
     return stem[:max_length] or "image"
+
+
+def path_in_root(root: PathLike, entry: PathLike, annotation: PathLike, what: str = "image") -> Path:
+    """``root / entry`` for a path ``entry`` that an annotation file gives; a ``DatasetError`` naming ``annotation``
+    if it leaves ``root``.  Every reader resolves its annotations' paths through here.
+
+    A path read from a dataset must not reach files outside it: ``convert`` would link or copy them into its
+    output.  Backslashes count as separators (Windows-made annotations), a drive letter (``C:``) is refused off
+    Windows, ``..`` is applied, and an absolute path is accepted only where it lies inside ``root``.  Then both
+    are resolved with their symbolic links: an entry that is (or passes through) a link to a file outside
+    ``root`` is refused too, while a root that is itself a link (``images/`` on another disk) is fine.  Returns
+    the normalised absolute path with its links unresolved, as the reader would have used it.
+    """
+    text = os.fspath(entry)
+    if "\x00" in text:
+        raise DatasetError(f"{what} path {text!r} contains a NUL character", path=annotation)
+    text = text.replace("\\", "/")
+    if os.name != "nt" and _DRIVE.match(text):
+        raise DatasetError(f"{what} path {os.fspath(entry)!r} is a Windows drive path: it cannot be inside the "
+                           f"dataset folder {root}", path=annotation)
+    base = os.path.abspath(root)
+    candidate = os.path.normpath(os.path.join(base, text))   # an absolute ``text`` replaces ``base`` here
+    if not _inside(candidate, base):
+        raise DatasetError(f"{what} path {os.fspath(entry)!r} leaves the dataset folder {root}", path=annotation)
+    real, real_base = os.path.realpath(candidate), os.path.realpath(base)
+    if not _inside(real, real_base):
+        raise DatasetError(f"{what} path {os.fspath(entry)!r} leads, through a symbolic link, to {real}, outside "
+                           f"the dataset folder {root}", path=annotation)
+    return Path(candidate)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Union
 
 from ..errors import DatasetError
+from .fsutil import path_in_root
 from .model import Sample
 from .problems import DatasetWarning, reject
 from .voc import find_image, parse_voc_xml, voc_sample
@@ -135,6 +136,7 @@ def read_litw(root: PathLike, aliases: Optional[Mapping[str, str]] = None, merge
                                                 f"{images_base / folder.name}")
                     missing.append(xml_file)
                     continue
+                image = path_in_root(image.parent, image.name, xml_file)   # no links to outside the folder
                 yield voc_sample(annotation, image, "litw", f"{folder.name}/{xml_file.stem}", include_difficult,
                                  rename)
             except (DatasetError, OSError) as error:

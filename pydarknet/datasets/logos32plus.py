@@ -15,6 +15,8 @@ import numpy as np
 
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
+from .fsutil import path_in_root
 from .images import probe_image
 from .reconcile import boxes_for_image
 from .model import Sample
@@ -83,7 +85,8 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
 
     Boxes ``x, y, w, h`` (1-based) become xyxy ``x-1, y-1, x-1+w, y-1+h``: a box reaching the last pixel then
     ends exactly at the image border (the dataset has boxes with ``x + w == W + 1``).  A record whose image is
-    missing or unreadable, or whose boxes are malformed, raises unless ``skip_bad``.
+    missing or unreadable, or whose boxes are malformed, or whose ``file`` leaves ``images/`` (``..``, an absolute
+    path, a link to elsewhere: see ``fsutil.path_in_root``) raises unless ``skip_bad``.
     """
     root = Path(root)
     if mat_file is None and root.suffix.lower() == ".mat" and root.is_file():   # the .mat given as the root
@@ -98,6 +101,7 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
             where = f"record {index + 1} ({relpath or 'no file name'})"
             if not relpath or not brand:
                 raise DatasetError(f"{where}: empty 'file' or 'name'", path=mat_file)
+            brand = clean_class_name(brand, mat_file, f"{where}: ")
             try:
                 raw_boxes = np.asarray(record[bboxes_field], dtype=np.float64)
             except (TypeError, ValueError):
@@ -107,11 +111,12 @@ def read_logos32plus(root: PathLike, skip_bad: bool = False, mat_file: Optional[
                                    f"{raw_boxes.shape}", path=mat_file)
             # MATLAB doubles carry noise (395.99999999999994): round, never truncate
             boxes = xywh_to_xyxy(np.round(raw_boxes.reshape(-1, 4))) - np.array([1.0, 1.0, 1.0, 1.0])
-            image = root / "images" / relpath
+            images = root / "images"
+            image = path_in_root(images, relpath, mat_file, what=f"{where}: image")
             info = probe_image(image)
             boxes = boxes_for_image(boxes, None, info, image, mat_file)
-            yield Sample(image=image.absolute(), width=info.width, height=info.height, boxes=boxes,
-                         labels=[brand] * len(boxes), source="logos32plus",
-                         key=Path(relpath).with_suffix("").as_posix())
+            key = Path(os.path.relpath(image, os.path.abspath(images))).with_suffix("").as_posix()
+            yield Sample(image=image, width=info.width, height=info.height, boxes=boxes,
+                         labels=[brand] * len(boxes), source="logos32plus", key=key)
         except (DatasetError, OSError) as error:
             reject(error, skip_bad)

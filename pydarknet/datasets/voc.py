@@ -16,6 +16,8 @@ import numpy as np
 
 from ..boxes import voc_to_xyxy
 from ..errors import DatasetError
+from .classes import clean_class_name
+from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -45,7 +47,10 @@ class VocAnnotation:
 
 
 def parse_voc_xml(path: PathLike) -> VocAnnotation:
-    """Parse one VOC XML file; raises ``DatasetError`` naming the file (and the object) on anything malformed."""
+    """Parse one VOC XML file; raises ``DatasetError`` naming the file (and the object) on anything malformed.
+
+    Object names are in the normal form of ``classes.clean_class_name`` (a name with a control character other
+    than whitespace is malformed)."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()  # the XML declaration decides the encoding; UTF-8 by default
@@ -61,6 +66,7 @@ def parse_voc_xml(path: PathLike) -> VocAnnotation:
         name = _text(obj, "name")
         if not name:
             raise DatasetError(f"object {number} has no <name>", path=path)
+        name = clean_class_name(name, path, f"object {number}: ")
         annotation.objects.append(VocObject(name, _bndbox(obj, path, number, name),
                                             difficult=_flag(obj, "difficult"), truncated=_flag(obj, "truncated")))
     return annotation
@@ -134,6 +140,7 @@ def voc_sample(annotation: VocAnnotation, image: Path, source: str, key: str, in
         label = rename(obj.name) if rename else obj.name
         if label is None:
             continue
+        label = clean_class_name(label, annotation.path, f"object {obj.name!r} renamed: ")
         labels.append(label)
         rows.append(obj.box)
     boxes = voc_to_xyxy(np.array(rows, dtype=np.float64).reshape(-1, 4))
@@ -149,7 +156,8 @@ def read_voc(root: PathLike, ids_file: Optional[PathLike] = None, include_diffic
     Two layouts are recognised, anywhere below ``root``: ``Annotations/<id>.xml`` with ``JPEGImages/<id>.jpg``
     (VOC, QMUL-OpenLogo), and ``<id>.xml`` next to ``<id>.jpg`` (LogoDet-3K).  ``ids_file`` (e.g.
     ``ImageSets/Main/trainval.txt``, one id per line) restricts the read to those ids.
-    A malformed XML or a missing image raises (naming the file) unless ``skip_bad``.
+    A malformed XML, a missing image, or an image that is a symbolic link to outside its folder raises (naming
+    the file) unless ``skip_bad``.  ``<filename>`` only ever names a file in the image folder (its last part).
     """
     root = Path(root)
     if not root.is_dir():
@@ -171,6 +179,7 @@ def read_voc(root: PathLike, ids_file: Optional[PathLike] = None, include_diffic
             image = find_image(folder, xml_file.stem, annotation.filename)
             if image is None:
                 raise FileNotFoundError(f"{xml_file}: image not found (looked for {xml_file.stem}.* in {folder})")
+            image = path_in_root(folder, image.name, xml_file)   # an image that links to outside its folder
             # key: the id path below root, without the layout's "Annotations" folder
             parts = xml_file.relative_to(root).with_suffix("").parts
             key = "/".join(part for part in parts if part != "Annotations")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..boxes import snap_to_image, yolo_to_xyxy
 from ..errors import DatasetError
 from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_label_file, \
     read_names, resolve_data_path
+from .classes import clean_class_name
+from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -30,14 +32,29 @@ def read_yolo(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = 
 
     ``names``: the class names (a list, or a names file); default: the ``names`` entry of obj.data, or an
     ``obj.names``/``classes.txt``/single ``*.names`` file in the folder.  A class id without a name, a malformed
-    label line or an unreadable image raises (naming the file) unless ``skip_bad``.
+    label line, an unreadable image, or an image outside the folder of the list naming it (or of the plain
+    folder), including a symbolic link to elsewhere, raises (naming the file) unless ``skip_bad``.
     """
     path = _dataset_path(path)
     class_names = yolo_class_names(path, names)
-    images, base = _from_data_file(path) if path.is_file() else _from_folder(path)
-
-    for image in images:
+    entries = _from_data_file(path) if path.is_file() else _from_folder(path)
+    checked: List[Tuple[Optional[Path], Optional[DatasetError]]] = []
+    for image, listed_in in entries:
         try:
+            # a list's entries stay inside the list's folder; a folder's images inside the folder
+            checked.append((path_in_root(listed_in.parent if listed_in.is_file() else listed_in, image, listed_in),
+                            None))
+        except DatasetError as error:
+            checked.append((None, error))
+    inside = [image for image, _ in checked if image is not None]
+    # keys are paths below the images' common folder (of those accepted: a refused entry changes no key)
+    base = path if path.is_dir() else \
+        Path(os.path.commonpath([str(p.parent) for p in inside])) if inside else path.parent
+
+    for image, problem in checked:
+        try:
+            if problem is not None:
+                raise problem
             yield _read_sample(image, base, class_names)
         except (DatasetError, OSError) as error:
             reject(error, skip_bad)
@@ -67,25 +84,25 @@ def yolo_class_names(path: PathLike, names: Optional[Union[PathLike, Sequence[st
     return _load_names(names, default, path)
 
 
-def _from_data_file(data_file: Path) -> Tuple[List[Path], Path]:
+def _from_data_file(data_file: Path) -> List[Tuple[Path, Path]]:
+    """(image, the list naming it) pairs, each image once."""
     options = read_data_file(data_file)
     if "train" not in options:
         raise DatasetError("no 'train' entry", path=data_file)
-    images: List[Path] = []
+    images: Dict[Path, Path] = {}
     for key in ("train", "valid"):
         if key in options:
             list_file = resolve_data_path(options[key], data_file)
-            images.extend(list_images(list_file))
-    unique = list(dict.fromkeys(images))  # darknet's default valid = train: read each image once
-    base = Path(os.path.commonpath([str(p.parent) for p in unique])) if unique else data_file.parent
-    return unique, base
+            for image in list_images(list_file):
+                images.setdefault(image, list_file)  # darknet's default valid = train: read each image once
+    return list(images.items())
 
 
-def _from_folder(folder: Path) -> Tuple[List[Path], Path]:
+def _from_folder(folder: Path) -> List[Tuple[Path, Path]]:
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise DatasetError("no images found", path=folder)
-    return images, folder
+    return [(image, folder) for image in images]
 
 
 def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
@@ -93,10 +110,13 @@ def _load_names(names, default: Optional[Path], where: Path) -> List[str]:
         if default is None:
             raise DatasetError("no class names: pass names=[...] (--names) or put an obj.names next to the images",
                                path=where)
-        return read_names(default)
+        names = default
     if isinstance(names, (str, os.PathLike)):
-        return read_names(names)
-    return list(names)
+        source, names = Path(names), read_names(names)
+    else:
+        source, names = where, list(names)
+    # the same normal form as every other reader's names; a bad one is refused naming its line
+    return [clean_class_name(name, source, f"class id {number}: ") for number, name in enumerate(names)]
 
 
 def _label_file(image: Path) -> Optional[Path]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .paths import check_outputs
 from .pipeline import DetectBatch, RunStats, detect_video
 from .report import Report, ReportBuilder
 from .source import SourceInfo, SourceLike
@@ -57,12 +58,16 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
                   report_title: str = "Product placement report") -> VideoAnalysis:
     """Detect, track and write the requested outputs (any of ``out``, ``report``, ``jsonl``, ``csv``, ``coco``).
 
+    An output that is the source (or a link to it), or that names the same file as another output, is refused
+    before anything is opened (``VideoOutputError``).
     ``thresh`` is the confidence at which a detection starts a track (the tracker's high threshold); weaker
     ones down to ``detector_threshold(thresh)`` can only continue tracks.  Outputs contain the tracked
     detections only.  ``tracker`` replaces the default ``Tracker(high_thresh=thresh, ...)``.
     """
     if not 0 < thresh < 1:
         raise ValueError(f"thresh (the confidence that starts an appearance) must be between 0 and 1, not {thresh}")
+    check_outputs({"out": out, "jsonl": jsonl, "csv": csv, "coco": coco, "report": report},
+                  {"the source": source}, folders=("report",))
     started = time.perf_counter()
     run = detect_video(detect_batch, source, batch_size=batch_size, stride=stride, start=start, end=end,
                        keep_frames=out is not None or report is not None, progress=progress)

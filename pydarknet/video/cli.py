@@ -5,7 +5,8 @@
 
 ``register(subparsers)`` adds the command to the main ``pydarknet`` parser; ``python -m pydarknet.video.cli``
 runs it on its own.  Failures print one line, ``pydarknet video: error: ...``, and exit with status 1
-(2 for bad arguments, 130 when interrupted); no output is left half-written in either case.
+(2 for bad arguments, 130 when interrupted); no output is left half-written in either case.  An output that is
+an input (the video, a model file: also through a symbolic or hard link) is refused before anything runs.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..cli import _positive_int, add_model_arguments, detector_options, start_th
 from ..errors import DarknetError, NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
 from .errors import TruncatedVideoWarning
+from .paths import check_outputs
 from .source import open_source, to_seconds
 
 __all__ = ["register", "run_video", "main"]
@@ -85,6 +87,15 @@ def _print_summary(analysis: VideoAnalysis) -> None:
         print(f"wrote {kind}: {path}")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before anything runs: no output may overwrite the video, a model file, or another output."""
+    check_outputs({"--out": args.out, "--jsonl": args.jsonl, "--csv": args.csv, "--coco": args.coco,
+                   "--report": args.report},
+                  {"the input": args.video, "the --cfg file": args.cfg, "the --weights file": args.weights,
+                   "the --names file": args.names, "the --data file": args.data},
+                  folders=("--report",))
+
+
 def _analyze(args: argparse.Namespace) -> VideoAnalysis:
     # open the input first: a wrong path should not wait for the network to load
     with open_source(args.video, stride=args.stride, start=args.start, end=args.end) as source:
@@ -105,6 +116,7 @@ def run_video(args: argparse.Namespace) -> int:
         # a truncated video warns from the reader thread: collect it and show it as one line
         warnings.simplefilter("always", TruncatedVideoWarning)
         try:
+            _check_outputs(args)
             analysis = _analyze(args)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted; no output was written", file=sys.stderr)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..detections import Detections
 from . import timeline
-from .atomic import AtomicFolder, PathLike
+from .atomic import AtomicFolder, PathLike, writing
 from .errors import VideoOutputError
 from .tracking import Appearance
 
@@ -181,7 +181,12 @@ class ReportBuilder:
             raise ValueError("sample_period must be > 0 (stride / fps)")
         self._folder = AtomicFolder(path)
         self.path = self._folder.path
-        (self._folder.temp_path / "thumbs").mkdir()
+        try:
+            with writing(self.path):
+                (self._folder.temp_path / "thumbs").mkdir()
+        except BaseException:
+            self._folder.abort()
+            raise
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.sample_period = float(sample_period)
         self.end_time = end_time     # seconds: where the analysed range (or the video) ends, when known
@@ -213,8 +218,12 @@ class ReportBuilder:
             best = self._best.pop(appearance.track_id, None)
             if best is not None:
                 relative = f"thumbs/track_{appearance.track_id:06d}.jpg"
-                if not cv2.imwrite(str(self._folder.temp_path / relative), best[1], [cv2.IMWRITE_JPEG_QUALITY, 85]):
-                    raise VideoOutputError(f"cannot write the thumbnail {relative} (disk full?)", path=self.path)
+                # encoded in memory and written by Python: cv2.imwrite does not always notice a failed write
+                ok, encoded = cv2.imencode(".jpg", best[1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+                if not ok:
+                    raise VideoOutputError(f"OpenCV could not encode the thumbnail {relative}", path=self.path)
+                with writing(self.path, f"cannot write the thumbnail {relative}"):
+                    (self._folder.temp_path / relative).write_bytes(encoded.tobytes())
                 self._thumbnails[appearance.track_id] = relative
 
     @property
@@ -245,10 +254,13 @@ class ReportBuilder:
                             self._first_time or 0.0, self.runtime, self._frames, truncated, tuple(brands),
                             tuple(rows))
             folder = self._folder.temp_path
-            _write_csv(folder / "summary.csv", brands, BrandSummary)
-            _write_csv(folder / "appearances.csv", rows, AppearanceSummary)
-            timeline.plot_timeline(folder / "timeline.png", report)
-            (folder / "index.html").write_text(render_index(report, self.title), encoding="utf-8")
+            for name, write in (
+                    ("summary.csv", lambda f: _write_csv(f, brands, BrandSummary)),
+                    ("appearances.csv", lambda f: _write_csv(f, rows, AppearanceSummary)),
+                    ("timeline.png", lambda f: timeline.plot_timeline(f, report)),
+                    ("index.html", lambda f: f.write_text(render_index(report, self.title), encoding="utf-8"))):
+                with writing(self.path, f"cannot write {name}"):
+                    write(folder / name)
         except BaseException:
             self.abort()
             raise

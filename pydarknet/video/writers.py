@@ -2,6 +2,9 @@
 
 Every writer builds its file under a temporary name and renames it into place on ``close()``; ``abort()`` (or an
 exception inside a ``with`` block) deletes it, so a crashed or interrupted run never leaves a half-written output.
+A write that fails (a full disk, a quota, a file-size limit) raises ``VideoOutputError`` naming the output.
+OpenCV's video writer reports no write errors at all, so a finished video is read back before it is committed:
+its container must announce every frame written, and its first and last frames must decode.
 
 Video codec: MP4 files get H.264 when this OpenCV build can encode it (pip's ``opencv-python`` usually cannot:
 its FFmpeg has no H.264 encoder), which is checked once per process by writing a few frames with the fourccs
@@ -28,11 +31,11 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .atomic import AtomicFile, PathLike
+from .atomic import AtomicFile, PathLike, sync_file, writing
 from .errors import VideoOutputError
 
 __all__ = ["VideoFileWriter", "AnnotatedVideoWriter", "JsonlWriter", "CsvWriter", "CocoWriter",
-           "choose_fourcc", "detection_rows", "DETECTION_FIELDS"]
+           "choose_fourcc", "check_video_file", "detection_rows", "DETECTION_FIELDS"]
 
 # Preferred codecs per container, best first; the last one of each list needs no probing.
 _FOURCC_CANDIDATES = {
@@ -58,6 +61,36 @@ def _quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def check_video_file(path: PathLike, frames: int, name: Optional[PathLike] = None) -> None:
+    """Raise ``VideoOutputError`` (naming ``name``, default ``path``) unless ``path`` reads back as a video of
+    ``frames`` frames whose first and last frames decode.  Cheap: one seek and two frames, not a decode of the
+    whole file; a truncated MP4 or AVI lacks its index (written last) and does not open at all."""
+    path = Path(path)
+    name = path if name is None else name
+    if frames < 1:
+        raise VideoOutputError("no frames were written", path=name)
+    with _quiet_stderr():  # FFmpeg prints its own complaints about a damaged file
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened():
+                problem = "cannot be opened"
+            else:
+                count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+                if count != frames:
+                    problem = f"announces {count} frames"
+                elif not capture.read()[0]:
+                    problem = "its first frame does not decode"
+                elif frames > 1 and not (capture.set(cv2.CAP_PROP_POS_FRAMES, frames - 1)
+                                         and capture.read()[0]):
+                    problem = "its last frame does not decode"
+                else:
+                    return
+        finally:
+            capture.release()
+    raise VideoOutputError(f"the finished video is damaged ({problem}; {frames} frames were written): OpenCV "
+                           f"reports no write errors, so the disk is probably full", path=name)
 
 
 def _round_trips(fourcc: str, suffix: str) -> bool:
@@ -124,12 +157,15 @@ class VideoFileWriter:
     def write(self, image: np.ndarray) -> None:
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        self._writer.write(image)   # returns nothing and never raises: finish() checks the result
         self.frames_written += 1
 
     def finish(self) -> None:
-        """Complete the file under its temporary name (``commit`` moves it into place)."""
+        """Complete the file under its temporary name and check it reads back (``commit`` moves it into place)."""
         self._writer.release()
+        with writing(self.path):
+            sync_file(self._file.temp_path)
+        check_video_file(self._file.temp_path, self.frames_written, name=self.path)
 
     def commit(self) -> None:
         self._file.commit()
@@ -224,27 +260,55 @@ def detection_rows(result, track_ids: Optional[Sequence[int]] = None) -> Iterato
                "y1": round(detection.y1, 2), "x2": round(detection.x2, 2), "y2": round(detection.y2, 2)}
 
 
+def _close_quietly(stream) -> None:
+    """Close a stream we are giving up on: a failing flush (the disk is still full) must not hide the first error."""
+    try:
+        stream.close()
+    except OSError:
+        pass
+
+
 class _TextSink(_Sink):
     def __init__(self, path: PathLike):
         self._file = AtomicFile(path)
         self.path = self._file.path
-        self._stream = open(self._file.temp_path, "w", encoding="utf-8", newline="")
+        try:
+            with writing(self.path):
+                self._stream = open(self._file.temp_path, "w", encoding="utf-8", newline="")
+                self._start()
+        except BaseException:
+            if hasattr(self, "_stream"):
+                _close_quietly(self._stream)
+            self._file.abort()
+            raise
+
+    def _start(self) -> None:
+        """Write what comes before the first record (a header)."""
+
+    def _write(self, result, track_ids) -> None:
+        raise NotImplementedError
+
+    def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
+        with writing(self.path):
+            self._write(result, track_ids)
 
     def finish(self) -> None:
-        self._stream.close()
+        with writing(self.path):
+            self._stream.close()   # the last buffered write can fail here
+            sync_file(self._file.temp_path)
 
     def commit(self) -> None:
         self._file.commit()
 
     def abort(self) -> None:
-        self._stream.close()
+        _close_quietly(self._stream)
         self._file.abort()
 
 
 class JsonlWriter(_TextSink):
     """One JSON object per detection and line: frame, time (s), track, class_id, class, confidence, x1..y2."""
 
-    def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
+    def _write(self, result, track_ids) -> None:
         for row in detection_rows(result, track_ids):
             self._stream.write(json.dumps(row) + "\n")
 
@@ -252,12 +316,11 @@ class JsonlWriter(_TextSink):
 class CsvWriter(_TextSink):
     """The same records as ``JsonlWriter`` as CSV with a header row (an empty ``track`` means untracked)."""
 
-    def __init__(self, path: PathLike):
-        super().__init__(path)
+    def _start(self) -> None:
         self._csv = csv.DictWriter(self._stream, fieldnames=DETECTION_FIELDS)
         self._csv.writeheader()
 
-    def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
+    def _write(self, result, track_ids) -> None:
         self._csv.writerows(detection_rows(result, track_ids))
 
 
@@ -282,12 +345,25 @@ class CocoWriter(_Sink):
         self._class_names = tuple(class_names)
         self._video_name = video_name
         self._size = size
-        self._images = tempfile.TemporaryFile("w+", encoding="utf-8")
-        self._annotations = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._spools: List = []
+        try:
+            with writing(self.path, "cannot create its temporary spool files"):
+                # unnamed (deleted at once): nothing of them can be left behind
+                self._images = tempfile.TemporaryFile("w+", encoding="utf-8")
+                self._spools.append(self._images)
+                self._annotations = tempfile.TemporaryFile("w+", encoding="utf-8")
+                self._spools.append(self._annotations)
+        except BaseException:
+            self.abort()
+            raise
         self._n_images = 0
         self._n_annotations = 0
 
     def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
+        with writing(self.path, "cannot write (to its temporary spool)"):
+            self._add(result, track_ids)
+
+    def _add(self, result, track_ids: Optional[Sequence[int]]) -> None:
         if result.detections.image_size is not None:
             width, height = result.detections.image_size
         elif result.frame is not None:
@@ -313,17 +389,19 @@ class CocoWriter(_Sink):
     def finish(self) -> None:
         info = {"description": "pydarknet detections; each image is a frame of the video, id = frame index",
                 "video": self._video_name}
-        with open(self._file.temp_path, "w", encoding="utf-8") as out:
-            out.write('{"info": ' + json.dumps(info) + ', "images": [')
-            _drain(self._images, out)
-            out.write('], "annotations": [')
-            _drain(self._annotations, out)
-            out.write('], "categories": ' + json.dumps(self._categories()) + "}\n")
+        with writing(self.path):
+            with open(self._file.temp_path, "w", encoding="utf-8") as out:
+                out.write('{"info": ' + json.dumps(info) + ', "images": [')
+                _drain(self._images, out)
+                out.write('], "annotations": [')
+                _drain(self._annotations, out)
+                out.write('], "categories": ' + json.dumps(self._categories()) + "}\n")
+            sync_file(self._file.temp_path)
 
     def commit(self) -> None:
         self._file.commit()
 
     def abort(self) -> None:
-        self._images.close()
-        self._annotations.close()
+        for spool in self._spools:
+            _close_quietly(spool)
         self._file.abort()
