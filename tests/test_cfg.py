@@ -332,12 +332,20 @@ def test_darknet_detector_cfgs_validate(path):
     """darknet's own detector cfgs run, so each head's filters formula must agree with them. Two ship with real
     mistakes: anchors glued together ('61,45    61,45' reads as 61,4561,45) and masks past num."""
     broken = {"cspx-p7-mish_hp.cfg": "num=16 needs 32 anchor numbers, found 31",
-              "cspx-p7-mish.cfg": "layer 374 \\[yolo\\]: mask 16,17,18,19: anchor indexes must be below num=16"}
+              "cspx-p7-mish.cfg": "layer 374 \\[yolo\\]: mask 16,17,18,19: anchor indexes must be below num=16",
+              # darknet opens its class tree relative to the working folder, and crashes without it
+              "yolo9000.cfg": "layer 24 \\[region\\]: tree=data/9k.tree: no such file"}
     if path.name in broken:
         with pytest.raises(ConfigError, match=broken[path.name]):
             validate_cfg(path)
     else:
         validate_cfg(path)
+
+
+@needs_darknet
+def test_region_tree_is_read_from_the_working_folder(monkeypatch):
+    monkeypatch.chdir(DARKNET_CFG.parent)
+    validate_cfg(DARKNET_CFG / "yolo9000.cfg")
 
 
 @needs_darknet
@@ -400,3 +408,59 @@ def test_validate_training_only_checks_and_warnings():
     messages = [str(p) for p in find_cfg_problems(cfg, training=True) if p.severity == "error"]
     assert any("batch=1 cannot train" in m for m in messages)
     assert any("max_batches" in m for m in messages)
+
+
+# --- the full checker against darknet's own parser ---------------------------------------------------------------
+
+LOAD_CHILD = r"""
+import json, os, sys
+from pydarknet import Detector, _native
+cfg, weights = sys.argv[1], sys.argv[2]
+ffi, lib = _native.load()
+if lib.pdn_write_initial_weights(cfg.encode(), weights.encode(), 1, 1) != 0:
+    sys.exit("cannot write weights: " + ffi.string(lib.pdn_last_error()).decode())
+size = os.path.getsize(weights)
+with Detector(cfg, weights, device="cpu", backend="darknet", verbose=True) as det:
+    print("\nRESULT " + json.dumps({"size": size, "input": det.input_size}), flush=True)
+"""
+# darknet's layer table: "  12 conv ... ->  26 x  26 x 256 ..." (index, then the output after the arrow)
+TABLE_ROW = re.compile(r"^\s*(\d+) (?:conv|max|route|upsample|avg|reorg|local_avg|sam|scale).*->\s*(\d+) x\s*(\d+) x"
+                       r"\s*(\d+)", re.M)
+SMALL_STOCK = ("yolov3-tiny.cfg", "yolov4-tiny.cfg", "yolov4-tiny-3l.cfg", "yolov7-tiny.cfg", "yolov3-tiny-prn.cfg",
+               "yolov4-tiny_contrastive.cfg", "yolov3-tiny_occlusion_track.cfg", "yolov2-tiny.cfg", "t1.test.cfg",
+               "enet-coco.cfg", "yolov3-tiny_xnor.cfg", "yolov4-csp-s-mish.cfg")
+
+
+def stock_detectors():
+    broken = {"cspx-p7-mish_hp.cfg", "cspx-p7-mish.cfg", "yolo9000.cfg"}   # see test_darknet_detector_cfgs_validate
+    for path in darknet_cfg_files():
+        if re.search(r"^\s*\[(yolo|Gaussian_yolo|region|detection)\]", path.read_text(), re.M) and \
+                path.name not in broken:
+            yield pytest.param(path, id=path.name,
+                               marks=() if path.name in SMALL_STOCK else pytest.mark.slow)
+
+
+@needs_darknet
+@pytest.mark.parametrize("path", list(stock_detectors()))
+def test_checker_agrees_with_darknets_parser_on_stock_cfgs(path, tmp_path):
+    """Every detector cfg darknet ships and loads passes the checker, and the checker's shapes and weights layout
+    are darknet's: the output of each layer darknet prints, and the size of the weights file it writes."""
+    import json
+    import subprocess
+    import sys
+
+    from pydarknet.cfg import check_network
+
+    layout = check_network(path)
+    weights = tmp_path / "w.weights"
+    run = subprocess.run([sys.executable, "-c", LOAD_CHILD, str(path), str(weights)], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.split("RESULT ", 1)[1])
+    assert result["size"] == 20 + 4 * layout.weight_floats()
+    assert tuple(result["input"]) == (layout.width, layout.height)
+    rows = TABLE_ROW.findall(run.stdout + run.stderr)
+    assert len(rows) > len(layout.layers) // 3
+    for index, w, h, c in rows:
+        shape = layout.layers[int(index)]
+        assert (shape.out_w, shape.out_h, shape.out_c) == (int(w), int(h), int(c)), shape
