@@ -17,6 +17,8 @@ keeps the cost of a mutant at the load itself: a worker imports pydarknet once a
 
     python bench/fuzz_cfg.py --count 2000 --jobs 2 --seed 1      # the run in docs/reliability.md
     python bench/fuzz_cfg.py --count 200 --keep /tmp/deaths        # keep the mutants that killed a child
+    python bench/fuzz_cfg.py --count 200 --no-checker              # the baseline: darknet's parser alone
+    python bench/fuzz_cfg.py --cost                                # ms the checks add to Detector()
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ def mutate(text: str, rng: random.Random):
     return "\n".join(lines), kinds
 
 
-# --- the worker: imports once, forks a child per mutant ----------------------------------------------------------------
+# --- the worker: imports once, forks a child per mutant ----------------------------------------------------------
 def worker_main() -> None:
     import resource
 
@@ -288,6 +290,39 @@ def table(results) -> str:
     return "\n".join(rows)
 
 
+def checker_cost(repeat: int = 5) -> str:
+    """Milliseconds Detector() spends in the checks before darknet: the cfg checker (read_cfg + check_network)
+    and the weights' NaN/Inf scan, on yolov3-tiny (real weights) and yolov4 (untrained weights of its size)."""
+    from pydarknet import _native
+    from pydarknet.cfg import check_network
+    from pydarknet.netfiles import check_weights_values
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pydarknet-cost-") as tmp:
+        for name in ("yolov3-tiny", "yolov4"):
+            cfg = REPO / "darknet" / "cfg" / f"{name}.cfg"
+            weights = MODELS / f"{name}.weights"
+            if not weights.is_file():
+                weights = Path(tmp) / f"{name}.weights"
+                _ffi, lib = _native.load()
+                if lib.pdn_write_initial_weights(str(cfg).encode(), str(weights).encode(), 1, 1) != 0:
+                    raise SystemExit(f"cannot write weights for {cfg}")
+            layout = check_network(cfg)
+            check_weights_values(weights, layout)   # once to warm the page cache, as a second load would find it
+            cfg_ms, weights_ms = [], []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                layout = check_network(cfg)
+                t1 = time.perf_counter()
+                check_weights_values(weights, layout)
+                t2 = time.perf_counter()
+                cfg_ms.append(1000 * (t1 - t0))
+                weights_ms.append(1000 * (t2 - t1))
+            rows.append(f"{name:<12} {len(layout.layers):>4} layers  cfg check {min(cfg_ms):7.1f} ms  weights scan "
+                        f"{min(weights_ms):7.1f} ms ({weights.stat().st_size / 1e6:.0f} MB)")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000, help="mutants (default 2000)")
@@ -299,10 +334,14 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit of each child")
     parser.add_argument("--keep", type=Path, help="copy the mutants that died or hung into this folder")
     parser.add_argument("--json", type=Path, help="write every mutant's outcome here")
+    parser.add_argument("--cost", action="store_true", help="only time the checks on yolov3-tiny and yolov4")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker_main()
+        return 0
+    if args.cost:
+        print(checker_cost())
         return 0
     results, seconds = fuzz(args.count, args.seed, args.jobs, args.timeout, args.memory_mb, args.keep,
                             no_checker=args.no_checker)

@@ -81,14 +81,17 @@ def _newline_of(raw: str) -> str:
 class _Line:
     """One physical line of the file, kept verbatim (with its line ending) until it is edited."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "_seen", "_content")
 
     def __init__(self, raw: str):
         self.raw = raw
+        self._seen: Optional[str] = None
 
     @property
     def content(self) -> str:
-        return darknet_view(self.raw)
+        if self._seen is not self.raw:   # computed once per text: the checker looks keys up thousands of times
+            self._seen, self._content = self.raw, darknet_view(self.raw)
+        return self._content
 
     @property
     def is_option(self) -> bool:
