@@ -37,7 +37,7 @@ from .errors import ConfigError
 
 __all__ = ["TEMPLATES", "HEAD_KINDS", "Cfg", "Section", "Head", "CfgProblem", "read_cfg", "make_cfg", "validate_cfg",
            "find_cfg_problems", "template_path", "default_max_batches", "anchor_pairs", "format_value",
-           "darknet_view"]
+           "darknet_view", "check_network", "NetworkLayout", "LayerShape", "NetworkTooLarge", "SUPPORTED_KINDS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
