@@ -22,7 +22,9 @@ from .detections import Detections, split_flat
 from .errors import ConfigError, NamesError, WeightsError
 from .images import ImageLike, ImageTooLargeError, as_bgr_image, native_size_problem
 from ._opencv_backend import requested_backend, select_backend
-from .netfiles import check_cfg, check_weights_header, read_data_file, read_names
+from .cfg import check_network
+from .netfiles import (check_cfg, check_weights_header, check_weights_values, read_data_file,
+                       read_names)
 
 PathLike = Union[str, os.PathLike]
 Device = Union[int, str, None]
@@ -89,7 +91,11 @@ class Detector:
             raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
         backend = requested_backend(backend)
         self.cfg_path = check_cfg(cfg)
+        # the whole network, layer by layer, before darknet's parser (which dies on much of what it does not
+        # check); then the weights' numbers, where the layout says they are
+        layout = check_network(self.cfg_path, batch=int(batch_size))
         self.weights_path = check_weights_header(weights)
+        check_weights_values(self.weights_path, layout)
         self.thresh = thresh
         self.nms = nms
         self._thresholds(None, None)   # refuse bad defaults now, not at the first detect

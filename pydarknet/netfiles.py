@@ -86,6 +86,50 @@ def check_weights_header(path: PathLike) -> Path:
     return p
 
 
+def weights_header_size(path: PathLike) -> int:
+    """Bytes before the first float: 3 int32 (major, minor, revision) and the images seen, an int64 from version
+    0.2 on (parser.c:load_weights_upto), else an int32."""
+    with open(path, "rb") as f:
+        major, minor = struct.unpack("<2i", f.read(8))
+    return 20 if major * 10 + minor >= 2 else 16
+
+
+# floats checked per numpy call: bounds the temporary boolean array, not the speed
+_CHUNK = 1 << 22
+
+
+def check_weights_values(path: PathLike, layout) -> None:
+    """Refuse a weights file holding NaN or infinite numbers, naming the first layer that has one.
+
+    darknet loads them without a word and then detects nothing.  ``layout`` is the cfg's
+    :class:`pydarknet.cfg.NetworkLayout`: it says where each layer's floats sit (load_weights' order).  A file
+    whose size does not match the layout is left to the loader, which says how it differs.
+    """
+    import numpy as np
+
+    p = Path(path)
+    offset = weights_header_size(p)
+    floats = layout.weight_floats()
+    if p.stat().st_size != offset + 4 * floats or floats == 0:
+        return
+    values = np.memmap(p, dtype="<f4", mode="r", offset=offset, shape=(floats,))
+    try:
+        position = 0
+        for layer in layout.layers:
+            for name, count in layer.weights:
+                for start in range(position, position + count, _CHUNK):
+                    chunk = values[start:min(start + _CHUNK, position + count)]
+                    if not np.isfinite(chunk).all():
+                        bad = start + int(np.flatnonzero(~np.isfinite(chunk))[0])
+                        raise WeightsError(
+                            f"layer {layer.index} {layer.header}: its {name} hold {chunk[bad - start]} (float "
+                            f"{bad - position} of {count}, byte {offset + 4 * bad} of the file): weights with NaN or "
+                            f"infinite values detect nothing (a diverged training run?)", path=p)
+                position += count
+    finally:
+        del values
+
+
 def weights_images_seen(path: PathLike) -> int:
     """The images-seen count in a weights file's header (darknet resumes its iteration count from it:
     seen / the cfg's batch)."""

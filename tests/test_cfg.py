@@ -332,12 +332,20 @@ def test_darknet_detector_cfgs_validate(path):
     """darknet's own detector cfgs run, so each head's filters formula must agree with them. Two ship with real
     mistakes: anchors glued together ('61,45    61,45' reads as 61,4561,45) and masks past num."""
     broken = {"cspx-p7-mish_hp.cfg": "num=16 needs 32 anchor numbers, found 31",
-              "cspx-p7-mish.cfg": "layer 374 \\[yolo\\]: mask 16,17,18,19: anchor indexes must be below num=16"}
+              "cspx-p7-mish.cfg": "layer 374 \\[yolo\\]: mask 16,17,18,19: anchor indexes must be below num=16",
+              # darknet opens its class tree relative to the working folder, and crashes without it
+              "yolo9000.cfg": "layer 24 \\[region\\]: tree=data/9k.tree: no such file"}
     if path.name in broken:
         with pytest.raises(ConfigError, match=broken[path.name]):
             validate_cfg(path)
     else:
         validate_cfg(path)
+
+
+@needs_darknet
+def test_region_tree_is_read_from_the_working_folder(monkeypatch):
+    monkeypatch.chdir(DARKNET_CFG.parent)
+    validate_cfg(DARKNET_CFG / "yolo9000.cfg")
 
 
 @needs_darknet
@@ -400,3 +408,168 @@ def test_validate_training_only_checks_and_warnings():
     messages = [str(p) for p in find_cfg_problems(cfg, training=True) if p.severity == "error"]
     assert any("batch=1 cannot train" in m for m in messages)
     assert any("max_batches" in m for m in messages)
+
+
+# --- the full checker against darknet's own parser ---------------------------------------------------------------
+
+LOAD_CHILD = r"""
+import json, os, sys
+from pydarknet import Detector, _native
+cfg, weights = sys.argv[1], sys.argv[2]
+ffi, lib = _native.load()
+if lib.pdn_write_initial_weights(cfg.encode(), weights.encode(), 1, 1) != 0:
+    sys.exit("cannot write weights: " + ffi.string(lib.pdn_last_error()).decode())
+size = os.path.getsize(weights)
+with Detector(cfg, weights, device="cpu", backend="darknet", verbose=True) as det:
+    print("\nRESULT " + json.dumps({"size": size, "input": det.input_size}), flush=True)
+"""
+# darknet's layer table: "  12 conv ... ->  26 x  26 x 256 ..." (index, then the output after the arrow)
+TABLE_ROW = re.compile(r"^\s*(\d+) (?:conv|max|route|upsample|avg|reorg|local_avg|sam|scale).*->\s*(\d+) x\s*(\d+) x"
+                       r"\s*(\d+)", re.M)
+SMALL_STOCK = ("yolov3-tiny.cfg", "yolov4-tiny.cfg", "yolov4-tiny-3l.cfg", "yolov7-tiny.cfg", "yolov3-tiny-prn.cfg",
+               "yolov4-tiny_contrastive.cfg", "yolov3-tiny_occlusion_track.cfg", "yolov2-tiny.cfg", "t1.test.cfg",
+               "enet-coco.cfg", "yolov3-tiny_xnor.cfg", "yolov4-csp-s-mish.cfg")
+
+
+def stock_detectors():
+    broken = {"cspx-p7-mish_hp.cfg", "cspx-p7-mish.cfg", "yolo9000.cfg"}   # see test_darknet_detector_cfgs_validate
+    for path in darknet_cfg_files():
+        if re.search(r"^\s*\[(yolo|Gaussian_yolo|region|detection)\]", path.read_text(), re.M) and \
+                path.name not in broken:
+            yield pytest.param(path, id=path.name,
+                               marks=() if path.name in SMALL_STOCK else pytest.mark.slow)
+
+
+@needs_darknet
+@pytest.mark.parametrize("path", list(stock_detectors()))
+def test_checker_agrees_with_darknets_parser_on_stock_cfgs(path, tmp_path):
+    """Every detector cfg darknet ships and loads passes the checker, and the checker's shapes and weights layout
+    are darknet's: the output of each layer darknet prints, and the size of the weights file it writes."""
+    import json
+    import subprocess
+    import sys
+
+    from pydarknet.cfg import check_network
+
+    layout = check_network(path)
+    weights = tmp_path / "w.weights"
+    run = subprocess.run([sys.executable, "-c", LOAD_CHILD, str(path), str(weights)], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.split("RESULT ", 1)[1])
+    assert result["size"] == 20 + 4 * layout.weight_floats()
+    assert tuple(result["input"]) == (layout.width, layout.height)
+    rows = TABLE_ROW.findall(run.stdout + run.stderr)
+    assert len(rows) > len(layout.layers) // 3
+    for index, w, h, c in rows:
+        shape = layout.layers[int(index)]
+        assert (shape.out_w, shape.out_h, shape.out_c) == (int(w), int(h), int(c)), shape
+
+
+# --- what darknet's parser dies on: each is refused naming the layer, and Detector never reaches darknet ----------
+
+def _models_cfg(name: str) -> str:
+    from conftest import MODELS_DIR
+
+    path = MODELS_DIR / f"{name}.cfg"
+    return (path if path.is_file() else DARKNET_CFG / f"{name}.cfg").read_text()
+
+
+def _edit(name: str, old: str, new: str, count: int = 1) -> str:
+    text = _models_cfg(name)
+    assert old in text
+    return text.replace(old, new, count)
+
+
+# (seed cfg, text to replace, its replacement, what the refusal names) - the first ones killed the interpreter
+# (SIGFPE, SIGSEGV, double free, invalid free) before the checker knew layer shapes
+DEADLY = [
+    ("yolov3-tiny", "[maxpool]\nsize=2\nstride=2", "[maxpool]\nsize=2\nstride=0",
+     "layer 1 [maxpool]: stride=0 must be at least 1"),
+    ("yolov3-tiny", "size=3\nstride=1", "size=3\nstride=0", "layer 0 [convolutional]: stride=0 must be at least 1"),
+    ("yolov4-tiny", "groups=2", "groups=0", "layer 3 [route]: groups=0 must be at least 1"),
+    ("yolov3-tiny", "layers = -4", "layers = 1000", "layer 17 [route]: layers=1000 points to layer 1000, which is not"),
+    ("yolov3-tiny", "layers = -4", "layers = -1,1000", "layer 17 [route]: layers=1000 points to layer 1000"),
+    ("yolov3-tiny", "layers = -4", "layers=5000", "layer 17 [route]: layers=5000 points to layer 5000"),
+    ("yolov3-tiny", "[upsample]", "[shortcut]\nfrom=-50\n\n[upsample]",
+     "layer 19 [shortcut]: from=-50 points to layer -31"),
+    ("yolov3-tiny", "[route]", "[empty]", "layer 17 [empty]: [empty] layers are not supported"),
+    ("yolov3-tiny", "[convolutional]\nbatch_normalize=1\nfilters=32", "[local]\nbatch_normalize=1\nfilters=32",
+     "layer 2 [local]: [local] layers are not supported"),
+    # and more of what darknet reads without a check
+    ("yolov3-tiny", "[upsample]", "[shortcut]\nactivation=linear\n\n[upsample]",
+     "layer 19 [shortcut]: from= is missing"),
+    ("yolov3-tiny", "[upsample]", "[convolutional]\nfilters=64\nsize=1\n\n[convolutional]\nfilters=128\nsize=1\n\n"
+     "[shortcut]\nfrom=-2\n\n[upsample]", "layer 21 [shortcut]: adds layer 19 [convolutional] of 13 x 13 x 64 to an "
+     "input of 13 x 13 x 128: darknet would read past its output"),
+    ("yolov3-tiny", "layers = -1, 8", "layers = -1, 6",
+     "layers it joins differ in size: layer 19 is 26 x 26, layer 6 is 52 x 52"),
+    ("yolov3-tiny", "[upsample]\nstride=2", "[upsample]\nstride=0", "layer 19 [upsample]: stride=0"),
+    ("yolov3-tiny", "[upsample]", "[reorg3d]\nstride=3\n\n[upsample]",
+     "layer 19 [reorg3d]: stride=3 must divide the 13 x 13 input"),
+    ("yolov3-tiny", "[upsample]", "[sam]\nfrom=-3\n\n[upsample]", "layer 19 [sam]: multiplies by layer 16"),
+    ("yolov3-tiny", "[convolutional]", "[dropout]\n\n[convolutional]",
+     "layer 0 [dropout]: a [dropout] layer cannot be the first"),
+    ("yolov3-tiny", "filters=1024", "filters=2147483647",
+     "layer 12 [convolutional]: its output (13 x 13 x 2147483647) is 362924736343 values: too large"),
+    ("yolov3-tiny", "filters=1024", "filters=99999999999", "filters=99999999999 does not fit darknet's 32-bit int"),
+    ("yolov3-tiny", "[maxpool]\nsize=2\nstride=1", "[maxpool]\nsize=4096\nstride=1",
+     "layer 11 [maxpool]: size=4096 is more than twice"),
+    ("yolov3-tiny", "size=3\nstride=1", "size=999\nstride=1\npad=0",
+     "layer 0 [convolutional]: size=999 is larger than the 416 x 416 input"),
+    ("yolov3-tiny", "filters=1024", "filters=1024\ngroups=3",
+     "groups=3 must divide both the input channels (512) and filters (1024)"),
+    ("yolov4-tiny", "group_id=1", "group_id=2", "layer 3 [route]: group_id=2 must be in 0..1"),
+    ("yolov3-tiny", "size=3\nstride=1", "size=3\nstride=1\nantialiasing=1", "antialiasing= is not supported"),
+    ("yolov3-tiny", "steps=400000,450000", "steps=400000,450000,500000", "[net]: 3 steps but only 2 scales"),
+    ("yolov3-tiny", "[yolo]\nmask = 3,4,5", "[yolo]\nembedding_layer=5\nmask = 3,4,5",
+     "embedding_layer=5 must point to a [convolutional]"),
+    ("yolov4-tiny_contrastive", "yolo_layer= -2", "yolo_layer=0", "yolo_layer=0 must point to an earlier [yolo] layer"),
+    ("yolov3-tiny", "[yolo]\nmask = 3,4,5", "[Gaussian_yolo]\nmask = 3,4,5",
+     "classes=80 with 3 anchors per cell needs filters=267"),
+]
+
+
+@needs_darknet
+@pytest.mark.parametrize("seed, old, new, message", DEADLY, ids=[f"{d[0]}:{d[2][:24]}" for d in DEADLY])
+def test_checker_refuses_what_darknet_dies_on(seed, old, new, message, tmp_path):
+    path = tmp_path / "bad.cfg"
+    path.write_text(_edit(seed, old, new))
+    with pytest.raises(ConfigError) as e:
+        validate_cfg(path)
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+@needs_darknet
+def test_detector_runs_the_checker_before_darknet(tmp_path, yolo_weights):
+    """In this very process: without the checker, darknet's parser would end it with a SIGFPE."""
+    from pydarknet import Detector
+
+    path = tmp_path / "zero.cfg"
+    path.write_text(_edit("yolov3-tiny", "[maxpool]\nsize=2\nstride=2", "[maxpool]\nsize=2\nstride=0"))
+    with pytest.raises(ConfigError, match=r"(?s)zero.cfg: .*layer 1 \[maxpool\]: stride=0 must be at least 1"):
+        Detector(path, yolo_weights, device="cpu", backend="darknet")
+
+
+def test_sizes_past_darknets_ints_are_a_memory_error_too():
+    from pydarknet.cfg import NetworkTooLarge
+
+    text = _edit("yolov3-tiny", "width=416\nheight=416", "width=16384\nheight=16384")
+    with pytest.raises(NetworkTooLarge, match="layer 0 \\[convolutional\\]: its output .* too large") as e:
+        validate_cfg(Cfg.parse(text))
+    assert isinstance(e.value, MemoryError) and isinstance(e.value, ConfigError)
+    with pytest.raises(ConfigError, match="batch 800 is too large .* layer 0 \\[convolutional\\] holds 2768896 values "
+                                          "per image, so batch <= 775"):
+        validate_cfg(Cfg.parse(_models_cfg("yolov3-tiny")), batch=800)
+
+
+def test_the_layout_is_darknets_weights_order():
+    from pydarknet.cfg import check_network
+
+    layout = check_network(Cfg.parse(_models_cfg("yolov3-tiny")))
+    first, head = layout.layers[0], layout.layers[15]
+    assert (first.out_w, first.out_h, first.out_c) == (416, 416, 16)
+    assert [name for name, _ in first.weights] == ["biases", "scales", "rolling_mean", "rolling_variance", "weights"]
+    assert first.weights[-1] == ("weights", 3 * 16 * 3 * 3)
+    assert head.weights == (("biases", 255), ("weights", 512 * 255))   # no batch norm before a head
+    assert layout.layers[16].weights == () and layout.layers[17].out_c == 256
