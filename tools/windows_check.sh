@@ -68,6 +68,7 @@ RUN_START=$(date +%s)
 status=0
 timeout 600 "$WINE" "$LIB/pdn_check.exe" "${ARGS[@]}" 2>&1 | tee "$BUILD/check.log" || status=$?   # pipefail
 "${WINE%/*}/wineserver" -k 2>/dev/null || wineserver -k 2>/dev/null || true
+rm -rf "$WINEPREFIX"   # ~700 MB, made afresh in seconds
 if [ "$status" != 0 ] || ! grep -q '"failures": 0' "$BUILD/out/results.json" 2>/dev/null; then
   say "FAILED (status $status): the Windows build did not pass its check; see $BUILD/check.log"
   exit 1

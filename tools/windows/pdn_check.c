@@ -173,6 +173,7 @@ static void bad_inputs(FILE *json, const char *cfg, const char *weights, const c
     snprintf(path2, sizeof path2, "%s/half.weights", dir);
     write_file(path2, data, weights_size / 2);
     expect_error(json, "truncated weights", cfg, path2, PDN_ERR_WEIGHTS, "truncated", "half.weights");
+    remove(path2);
 
     fprintf(json, "\n  ],\n");
     free(text);
