@@ -71,10 +71,11 @@ def _exit_now(code: int) -> None:
     process down around them has crashed (SIGSEGV) after a finished mAP run."""
     sys.stdout.flush()
     sys.stderr.flush()
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (AttributeError, OSError):
-        pass
+    if os.name == "posix":   # Windows: ctypes.CDLL(None) is a TypeError; libpydarknet's stdout is unbuffered there
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (AttributeError, OSError):
+            pass
     os._exit(code)
 
 

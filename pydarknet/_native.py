@@ -39,6 +39,7 @@ ERR_CONFIG, ERR_WEIGHTS, ERR_CUDA, ERR_MEMORY, ERR_INPUT, ERR_INTERNAL, ERR_FILE
 
 _load_lock = threading.Lock()
 _loaded = None  # (ffi, lib)
+_windows_preload = None  # Windows: the ctypes handle that loaded pydarknet.dll's dependencies (see _dlopen)
 
 
 def library_path() -> Path:
@@ -76,12 +77,46 @@ def _preload_from_wheels(soname: str) -> bool:
     return False
 
 
+def _version_key(name: str):
+    return [int(part) if part.isdigit() else -1 for part in re.split(r"[._-]", name)]
+
+
+def windows_dll_directories(lib_dir: Path, environ=None, site_dirs: Optional[List[str]] = None) -> List[str]:
+    """The folders Windows must search for pydarknet.dll's dependencies, in order, those that exist: the package's
+    _lib (MinGW's runtime DLLs, pthreadVC2.dll), the CUDA toolkit's bin (bin\\x64 since CUDA 13), cuDNN's bin
+    (cuDNN 9 puts its DLLs in bin\\<CUDA version>: the newest there), and the nvidia-* wheels' bin folders."""
+    environ = os.environ if environ is None else environ
+    found = [str(lib_dir)]
+    for var in ("CUDA_PATH", "CUDNN_PATH"):
+        root = environ.get(var)
+        if not root:
+            continue
+        bin_dir = os.path.join(root, "bin")
+        found += [os.path.join(bin_dir, "x64"), bin_dir]
+        if os.path.isdir(bin_dir):
+            versions = [d for d in os.listdir(bin_dir) if d[:1].isdigit() and os.path.isdir(os.path.join(bin_dir, d))]
+            found += [os.path.join(bin_dir, d) for d in sorted(versions, key=_version_key, reverse=True)[:1]]
+    for base in _site_dirs() if site_dirs is None else site_dirs:
+        found += sorted(glob.glob(os.path.join(base, "nvidia", "*", "bin")))
+    return [d for d in dict.fromkeys(found) if os.path.isdir(d)]
+
+
 def _dlopen(ffi: FFI, path: Path):
     if sys.platform == "win32":
-        os.add_dll_directory(str(path.parent))
-        for var in ("CUDA_PATH", "CUDNN_PATH"):
-            if os.environ.get(var) and os.path.isdir(os.path.join(os.environ[var], "bin")):
-                os.add_dll_directory(os.path.join(os.environ[var], "bin"))
+        path = path.resolve()
+        for folder in windows_dll_directories(path.parent):
+            os.add_dll_directory(folder)
+        try:
+            # ctypes loads with LOAD_LIBRARY_SEARCH_DEFAULT_DIRS | LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR, so the folders
+            # above and the DLL's own are searched for its dependencies; cffi before 1.17 calls plain LoadLibrary,
+            # which would not find them, but then finds this already loaded module.  Kept for the process's life.
+            global _windows_preload
+            _windows_preload = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise NativeLibraryError(
+                f"cannot load {path}: {exc}. A DLL it needs is missing: for a CUDA build, the CUDA toolkit's and "
+                f"cuDNN's bin folders (set CUDA_PATH and CUDNN_PATH) or the nvidia-* wheels; for a MinGW build, the "
+                f"MinGW runtime DLLs beside it.", path=path) from exc
     tried = set()
     while True:
         try:

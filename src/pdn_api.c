@@ -6,6 +6,7 @@
 #include "pdn_internal.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,6 +59,27 @@ struct pdn_detector {
 };
 
 /* ------------------------------------------------------------------------------------------------------------ */
+static PDN_THREAD_LOCAL int last_error_kind;
+static PDN_THREAD_LOCAL char last_error[4096];
+
+PDN_EXPORT int pdn_last_error_kind(void) { return last_error_kind; }
+PDN_EXPORT const char *pdn_last_error(void) { return last_error; }
+
+void pdn_clear_error(void)
+{
+    last_error_kind = PDN_OK;
+    last_error[0] = '\0';
+}
+
+void pdn_set_error(int kind, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, args);
+    va_end(args);
+    last_error_kind = kind;
+}
+
 PDN_EXPORT int pdn_abi_version(void) { return PDN_ABI_VERSION; }
 
 #ifdef GPU
@@ -171,10 +193,7 @@ static int check_weights_size(const char *path, const pdn_guard *g, int64_t *siz
         return -1;
     }
     *size_out = (int64_t)st.st_size;
-#if !PDN_EXIT_GUARD
-    (void)g;
-    return 0;   /* the bytes read are counted by the link-time fread wrapper (pdn_guard.c), only where it exists */
-#endif
+    /* the bytes load_weights() asked for and got were counted by the fread hook (pdn_guard.c) */
     if (g->fread_got < g->fread_requested) {
         pdn_set_error(PDN_ERR_WEIGHTS,
                       "weights file %s is truncated: it ends after %lld bytes, before the cfg's layers were all "

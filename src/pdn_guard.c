@@ -1,17 +1,23 @@
 /*
- * Keeping darknet from ending the Python process.
+ * Keeping darknet from ending the Python process, and cleaning up after it when it gives up.
  *
  * darknet reports most errors by printing and calling exit(): error() and file_error() in utils.c, which
- * everything else calls (a malformed cfg, a missing file, a CUDA failure, an allocation failure).  On Linux the
- * library is linked with `--wrap=exit,--wrap=error,--wrap=file_error` (CMakeLists.txt), so darknet's calls land in
- * the __wrap_* functions below.  With a guard active on the calling thread they record the message and longjmp
- * back to the guarded call in pdn_api.c; without one (another thread, or darknet's own executable code paths)
- * they behave exactly as darknet's originals.
+ * everything else calls (a malformed cfg, a missing file, a CUDA failure, an allocation failure).  src/pdn_hooks.h,
+ * force-included into each of darknet's C files, routes those calls (and fread, srand, the allocator, fopen/fclose
+ * and the stdout/stderr writers) into the pdn_hook_* functions below, on every platform and compiler.  With a
+ * guard active on the calling thread they record the message and longjmp back to the guarded call in pdn_api.c;
+ * without one (another thread, or darknet's own executable, built from the same objects) they behave exactly as
+ * the functions they stand for.
  *
- * `--wrap=fread` lets the weights loader's reads be counted: darknet's load_weights() ignores short reads, so a
+ * This file is not compiled with pdn_hooks.h: a plain malloc() here is the C library's.  Where darknet's call
+ * must still be recorded (the x*alloc hooks), the pdn_hook_* function is called by name.
+ *
+ * fread() bytes are counted so a truncated file is caught: darknet's load_weights() ignores short reads, so a
  * truncated file would otherwise load silently with zeros or garbage in its last layers.
  */
 #include "pdn_internal.h"
+#define PDN_HOOKS_NO_MACROS   /* the hooks' declarations only: here malloc() is the C library's */
+#include "pdn_hooks.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,45 +26,22 @@
 #include <time.h>
 
 #if defined(_WIN32)
-#include <io.h>
 #include <windows.h>
-#define pdn_dup _dup
-#define pdn_dup2 _dup2
-#define pdn_close _close
-#define pdn_fileno _fileno
-#else
-#include <unistd.h>
-#define pdn_dup dup
-#define pdn_dup2 dup2
-#define pdn_close close
-#define pdn_fileno fileno
 #endif
 
+/* darknet's own (utils.c), called where no guard is active */
+void error(const char *msg, const char *filename, const char *funcname, int line);
+void file_error(const char *s);
+void *xmalloc_location(size_t size, const char *filename, const char *funcname, int line);
+void *xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line);
+void *xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line);
+
 static PDN_THREAD_LOCAL pdn_guard *current_guard;
-static PDN_THREAD_LOCAL int last_error_kind;
-static PDN_THREAD_LOCAL char last_error[4096];
-
-PDN_EXPORT int pdn_last_error_kind(void) { return last_error_kind; }
-PDN_EXPORT const char *pdn_last_error(void) { return last_error; }
-
-void pdn_clear_error(void)
-{
-    last_error_kind = PDN_OK;
-    last_error[0] = '\0';
-}
-
-void pdn_set_error(int kind, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, args);
-    va_end(args);
-    last_error_kind = kind;
-}
 
 void pdn_guard_enter(pdn_guard *guard, int kind)
 {
     memset(guard->message, 0, sizeof guard->message);
+    guard->reason[0] = '\0';
     guard->prev = current_guard;
     guard->kind = kind;
     guard->failed_kind = PDN_OK;
@@ -73,7 +56,25 @@ void pdn_guard_leave(pdn_guard *guard)
     if (current_guard == guard) current_guard = guard->prev;
 }
 
-int pdn_exit_guard_available(void) { return PDN_EXIT_GUARD; }
+/* darknet's (utils.c): one allocation through darknet's own code */
+char *copy_string(char *s);
+
+/* Whether darknet's objects really call the hooks (built with pdn_hooks.h force-included): a darknet allocation
+ * made under a tracker must have been recorded. */
+int pdn_exit_guard_available(void)
+{
+    static volatile int answer = -1;
+    if (answer < 0) {
+        pdn_tracker tracker;
+        char *copy;
+        pdn_track_begin(&tracker);
+        copy = copy_string((char *)"pydarknet");
+        answer = copy && tracker.live == 1;
+        pdn_track_end(&tracker, 0);
+        free(copy);
+    }
+    return answer;
+}
 
 double pdn_now_ms(void)
 {
@@ -89,22 +90,17 @@ double pdn_now_ms(void)
 #endif
 }
 
-#if PDN_EXIT_GUARD
+/* ---- srand: frozen while a seeded network is parsed ---- */
 static int srand_frozen;
 
-void __real_srand(unsigned int seed);
-
-void __wrap_srand(unsigned int seed)
+void pdn_hook_srand(unsigned int seed)
 {
-    if (!srand_frozen) __real_srand(seed);
+    if (!srand_frozen) srand(seed);
 }
 
 void pdn_freeze_srand(int frozen) { srand_frozen = frozen; }
-#else
-void pdn_freeze_srand(int frozen) { (void)frozen; }
-#endif
 
-#if PDN_EXIT_GUARD
+/* ---- exit, error, file_error, the checked allocations, fread ---- */
 /* Leaves the active guard and jumps back to its setjmp. */
 static void guard_fail(int kind, const char *message)
 {
@@ -130,80 +126,81 @@ static int kind_of_message(const char *msg)
     return 0;
 }
 
-void __real_exit(int status);
-void __real_error(const char *msg, const char *filename, const char *funcname, int line);
-void __real_file_error(const char *s);
-size_t __real_fread(void *ptr, size_t size, size_t n, FILE *stream);
-void *__real_xmalloc_location(size_t size, const char *filename, const char *funcname, int line);
-void *__real_xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line);
-void *__real_xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line);
-
-void __wrap_exit(int status)
+void pdn_hook_exit(int status)
 {
-    if (current_guard) {
-        char message[64];
-        snprintf(message, sizeof message, "darknet gave up (exit status %d)", status);
-        guard_fail(0, message);
+    pdn_guard *guard = current_guard;
+    if (guard) {
+        char message[sizeof guard->reason + 64];
+        /* darknet's error() says why with perror(msg) just before it exits, also where its callers cannot be
+         * hooked (inside utils.c, or nvcc's .cu files): keep its words */
+        if (guard->reason[0])
+            snprintf(message, sizeof message, "%s (darknet gave up, exit status %d)", guard->reason, status);
+        else
+            snprintf(message, sizeof message, "darknet gave up (exit status %d)", status);
+        guard_fail(kind_of_message(guard->reason), message);
     }
-    __real_exit(status);
+    exit(status);
 }
 
-void __wrap_error(const char *msg, const char *filename, const char *funcname, int line)
+void pdn_hook_error(const char *msg, const char *filename, const char *funcname, int line)
 {
     if (current_guard) {
         char message[1024];
         snprintf(message, sizeof message, "%s (darknet %s:%d, %s())", msg, base_name(filename), line, funcname);
         guard_fail(kind_of_message(msg), message);
     }
-    __real_error(msg, filename, funcname, line);
+    error(msg, filename, funcname, line);
 }
 
-void __wrap_file_error(const char *s)
+void pdn_hook_file_error(const char *s)
 {
     if (current_guard) {
         char message[1024];
         snprintf(message, sizeof message, "darknet could not open file: %s", s);
         guard_fail(PDN_ERR_FILE, message);
     }
-    __real_file_error(s);
+    file_error(s);
 }
 
-/* darknet's checked allocations (xmalloc/xcalloc/xrealloc) report failure through an error() call inside utils.c,
- * which the link-time wrap cannot reach: check here, so running out of memory is a MemoryError, not "bad cfg". */
+/* darknet's checked allocations (xmalloc/xcalloc/xrealloc) report failure through error() inside utils.c: check
+ * here, so running out of memory is a MemoryError, not "bad cfg". */
 static void allocation_failed(const char *what, size_t bytes, const char *filename, const char *funcname, int line)
 {
     char message[512];
     /* darknet computes sizes in int: a negative one arrives here as an absurd size_t */
-    snprintf(message, sizeof message, "out of memory: darknet's %s of %zu bytes failed%s (darknet %s:%d, %s())", what,
-             bytes, bytes > ((size_t)1 << 48) ? ", a size that overflowed: the network's layers are too large" : "",
+    snprintf(message, sizeof message, "out of memory: darknet's %s of %llu bytes failed%s (darknet %s:%d, %s())",
+             what, (unsigned long long)bytes,
+             bytes > ((size_t)1 << 48) ? ", a size that overflowed: the network's layers are too large" : "",
              base_name(filename), line, funcname);
     guard_fail(PDN_ERR_MEMORY, message);
 }
 
-void *__wrap_xmalloc_location(size_t size, const char *filename, const char *funcname, int line)
+/* Each allocates through the recording hook; only on failure without a guard does darknet's own function run
+ * (it tries once more, then reports and exits as darknet does). */
+void *pdn_hook_xmalloc_location(size_t size, const char *filename, const char *funcname, int line)
 {
-    void *ptr = malloc(size);
+    void *ptr = pdn_hook_malloc(size);
     if (!ptr && current_guard) allocation_failed("malloc", size, filename, funcname, line);
-    return ptr ? ptr : __real_xmalloc_location(size, filename, funcname, line);
+    return ptr ? ptr : xmalloc_location(size, filename, funcname, line);
 }
 
-void *__wrap_xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line)
+void *pdn_hook_xcalloc_location(size_t nmemb, size_t size, const char *filename, const char *funcname, int line)
 {
-    void *ptr = calloc(nmemb, size);
+    void *ptr = pdn_hook_calloc(nmemb, size);
     if (!ptr && current_guard) allocation_failed("calloc", nmemb * size, filename, funcname, line);
-    return ptr ? ptr : __real_xcalloc_location(nmemb, size, filename, funcname, line);
+    return ptr ? ptr : xcalloc_location(nmemb, size, filename, funcname, line);
 }
 
-void *__wrap_xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line)
+void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, const char *funcname, int line)
 {
-    void *grown = realloc(ptr, size);
+    void *grown = pdn_hook_realloc(ptr, size);
     if (!grown && current_guard) allocation_failed("realloc", size, filename, funcname, line);
-    return grown ? grown : __real_xrealloc_location(ptr, size, filename, funcname, line);
+    return grown ? grown : xrealloc_location(ptr, size, filename, funcname, line);
 }
 
-size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *stream)
+size_t pdn_hook_fread(void *ptr, size_t size, size_t n, FILE *stream)
 {
-    size_t got = __real_fread(ptr, size, n, stream);
+    size_t got = fread(ptr, size, n, stream);
     pdn_guard *guard = current_guard;
     if (guard && guard->count_fread) {
         guard->fread_requested += (uint64_t)size * n;
@@ -211,7 +208,6 @@ size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *stream)
     }
     return got;
 }
-#endif
 
 /* ---- memory tracking (see pdn_internal.h) ---- */
 #define PDN_TRACK_TOMBSTONE ((void *)1)
@@ -224,14 +220,6 @@ void pdn_track_begin(pdn_tracker *tracker)
     tracker->prev = current_tracker;
     current_tracker = tracker;
 }
-
-#if PDN_EXIT_GUARD
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t nmemb, size_t size);
-void *__real_realloc(void *ptr, size_t size);
-void __real_free(void *ptr);
-FILE *__real_fopen(const char *path, const char *mode);
-int __real_fclose(FILE *stream);
 
 static size_t slot_of(const pdn_tracker *t, const void *ptr)
 {
@@ -248,11 +236,11 @@ static int track_grow(pdn_tracker *t)
     void **old_slots = t->slots;
     unsigned char *old_kinds = t->kinds;
     size_t old_capacity = t->capacity;
-    void **slots = (void **)__real_calloc(capacity, sizeof *slots);
-    unsigned char *kinds = (unsigned char *)__real_calloc(capacity, 1);
+    void **slots = (void **)calloc(capacity, sizeof *slots);
+    unsigned char *kinds = (unsigned char *)calloc(capacity, 1);
     if (!slots || !kinds) {
-        __real_free(slots);
-        __real_free(kinds);
+        free(slots);
+        free(kinds);
         return -1;
     }
     t->slots = slots;
@@ -267,8 +255,8 @@ static int track_grow(pdn_tracker *t)
             kinds[j] = old_kinds[i];
         }
     }
-    __real_free(old_slots);
-    __real_free(old_kinds);
+    free(old_slots);
+    free(old_kinds);
     return 0;
 }
 
@@ -310,78 +298,71 @@ void pdn_track_end(pdn_tracker *tracker, int release)
     for (i = 0; release && i < tracker->capacity; ++i) {
         void *ptr = tracker->slots[i];
         if (!ptr || ptr == PDN_TRACK_TOMBSTONE) continue;
-        if (tracker->kinds[i] == TRACK_FILE) __real_fclose((FILE *)ptr);
-        else __real_free(ptr);
+        if (tracker->kinds[i] == TRACK_FILE) fclose((FILE *)ptr);
+        else free(ptr);
     }
-    __real_free(tracker->slots);
-    __real_free(tracker->kinds);
+    free(tracker->slots);
+    free(tracker->kinds);
     tracker->slots = NULL;
     tracker->kinds = NULL;
     tracker->capacity = tracker->used = tracker->live = 0;
 }
 
-void *__wrap_malloc(size_t size)
+void *pdn_hook_malloc(size_t size)
 {
-    void *ptr = __real_malloc(size);
+    void *ptr = malloc(size);
     if (current_tracker) track_add(current_tracker, ptr, TRACK_MEMORY);
     return ptr;
 }
 
-void *__wrap_calloc(size_t nmemb, size_t size)
+void *pdn_hook_calloc(size_t nmemb, size_t size)
 {
-    void *ptr = __real_calloc(nmemb, size);
+    void *ptr = calloc(nmemb, size);
     if (current_tracker) track_add(current_tracker, ptr, TRACK_MEMORY);
     return ptr;
 }
 
-void *__wrap_realloc(void *ptr, size_t size)
+/* The old block's address is only a key into the table, never dereferenced after realloc() */
+#if defined(__GNUC__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+void *pdn_hook_realloc(void *ptr, size_t size)
 {
-    void *moved = __real_realloc(ptr, size);
+    void *moved = realloc(ptr, size);
     if (current_tracker && (moved || size == 0)) {   /* realloc(p, 0) frees p; a failed realloc keeps it */
         track_remove(current_tracker, ptr);
         track_add(current_tracker, moved, TRACK_MEMORY);
     }
     return moved;
 }
+#if defined(__GNUC__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
 
-void __wrap_free(void *ptr)
+void pdn_hook_free(void *ptr)
 {
     if (current_tracker) track_remove(current_tracker, ptr);
-    __real_free(ptr);
+    free(ptr);
 }
 
-FILE *__wrap_fopen(const char *path, const char *mode)
+FILE *pdn_hook_fopen(const char *path, const char *mode)
 {
-    FILE *stream = __real_fopen(path, mode);
+    FILE *stream = fopen(path, mode);
     if (current_tracker) track_add(current_tracker, stream, TRACK_FILE);
     return stream;
 }
 
-int __wrap_fclose(FILE *stream)
+int pdn_hook_fclose(FILE *stream)
 {
     if (current_tracker) track_remove(current_tracker, stream);
-    return __real_fclose(stream);
+    return fclose(stream);
 }
-#else
-void pdn_track_end(pdn_tracker *tracker, int release)
-{
-    (void)release;
-    if (current_tracker == tracker) current_tracker = tracker->prev;
-}
-#endif
 
-/* ---- output capture: darknet prints a layer table and more while loading; keep it for error messages ---- */
-#if PDN_EXIT_GUARD
-/* Per thread: darknet's printf/fprintf/puts/... to stdout or stderr on a capturing thread land in its ring. */
+/* ---- output capture: darknet prints a layer table and more while loading; keep it for error messages ----
+ * Per thread: darknet's printf/fprintf/puts/... to stdout or stderr on a capturing thread land in its ring;
+ * other threads' output, Python's included, is never touched. */
 static PDN_THREAD_LOCAL pdn_capture *current_capture;
-
-int __real_vfprintf(FILE *stream, const char *fmt, va_list args);
-size_t __real_fwrite(const void *ptr, size_t size, size_t n, FILE *stream);
-int __real_fputc(int c, FILE *stream);
-int __real_fputs(const char *s, FILE *stream);
-int __real_puts(const char *s);
-int __real_putchar(int c);
-void __real_perror(const char *s);
 
 void pdn_capture_begin(pdn_capture *capture)
 {
@@ -436,88 +417,92 @@ static int capture_vprintf(pdn_capture *capture, const char *fmt, va_list args)
     if ((size_t)n < sizeof small) {
         capture_append(capture, small, (size_t)n);
     } else {
-        char *big = (char *)__real_malloc((size_t)n + 1);
+        char *big = (char *)malloc((size_t)n + 1);
         if (!big) return -1;
         vsnprintf(big, (size_t)n + 1, fmt, args);
         capture_append(capture, big, (size_t)n);
-        __real_free(big);
+        free(big);
     }
     return n;
 }
 
-int __wrap_vfprintf(FILE *stream, const char *fmt, va_list args)
+int pdn_hook_vfprintf(FILE *stream, const char *fmt, va_list args)
 {
     pdn_capture *capture = capturing(stream);
-    return capture ? capture_vprintf(capture, fmt, args) : __real_vfprintf(stream, fmt, args);
+    return capture ? capture_vprintf(capture, fmt, args) : vfprintf(stream, fmt, args);
 }
 
-int __wrap_vprintf(const char *fmt, va_list args) { return __wrap_vfprintf(stdout, fmt, args); }
+int pdn_hook_vprintf(const char *fmt, va_list args) { return pdn_hook_vfprintf(stdout, fmt, args); }
 
-int __wrap_fprintf(FILE *stream, const char *fmt, ...)
+int pdn_hook_fprintf(FILE *stream, const char *fmt, ...)
 {
     va_list args;
     int n;
     va_start(args, fmt);
-    n = __wrap_vfprintf(stream, fmt, args);
+    n = pdn_hook_vfprintf(stream, fmt, args);
     va_end(args);
     return n;
 }
 
-int __wrap_printf(const char *fmt, ...)
+int pdn_hook_printf(const char *fmt, ...)
 {
     va_list args;
     int n;
     va_start(args, fmt);
-    n = __wrap_vfprintf(stdout, fmt, args);
+    n = pdn_hook_vfprintf(stdout, fmt, args);
     va_end(args);
     return n;
 }
 
-size_t __wrap_fwrite(const void *ptr, size_t size, size_t n, FILE *stream)
+size_t pdn_hook_fwrite(const void *ptr, size_t size, size_t n, FILE *stream)
 {
     pdn_capture *capture = capturing(stream);
-    if (!capture) return __real_fwrite(ptr, size, n, stream);
+    if (!capture) return fwrite(ptr, size, n, stream);
     capture_append(capture, (const char *)ptr, size * n);
     return n;
 }
 
-int __wrap_fputs(const char *s, FILE *stream)
+int pdn_hook_fputs(const char *s, FILE *stream)
 {
     pdn_capture *capture = capturing(stream);
-    if (!capture) return __real_fputs(s, stream);
+    if (!capture) return fputs(s, stream);
     capture_append(capture, s, strlen(s));
     return 1;
 }
 
-int __wrap_puts(const char *s)
+int pdn_hook_puts(const char *s)
 {
     pdn_capture *capture = capturing(stdout);
-    if (!capture) return __real_puts(s);
+    if (!capture) return puts(s);
     capture_append(capture, s, strlen(s));
     capture_append(capture, "\n", 1);
     return 1;
 }
 
-int __wrap_fputc(int c, FILE *stream)
+int pdn_hook_fputc(int c, FILE *stream)
 {
     pdn_capture *capture = capturing(stream);
     char byte = (char)c;
-    if (!capture) return __real_fputc(c, stream);
+    if (!capture) return fputc(c, stream);
     capture_append(capture, &byte, 1);
     return (unsigned char)c;
 }
 
-int __wrap_putchar(int c) { return __wrap_fputc(c, stdout); }
+int pdn_hook_putchar(int c) { return pdn_hook_fputc(c, stdout); }
 
-void __wrap_perror(const char *s)
+void pdn_hook_perror(const char *s)
 {
     pdn_capture *capture = capturing(stderr);
+    pdn_guard *guard = current_guard;
+    int saved_errno = errno;
     const char *reason;
+    if (guard && s && *s) snprintf(guard->reason, sizeof guard->reason, "%s", s);   /* see pdn_hook_exit */
+    errno = saved_errno;
     if (!capture) {
-        __real_perror(s);
+        perror(s);
         return;
     }
-    reason = strerror(errno);
+    reason = strerror(saved_errno);
     if (s && *s) {
         capture_append(capture, s, strlen(s));
         capture_append(capture, ": ", 2);
@@ -525,51 +510,3 @@ void __wrap_perror(const char *s)
     capture_append(capture, reason, strlen(reason));
     capture_append(capture, "\n", 1);
 }
-#else
-/* No link-time wraps here: redirect the process's fd 1 and 2 into a temporary file (callers hold the load lock) */
-void pdn_capture_begin(pdn_capture *capture)
-{
-    capture->active = 0;
-    fflush(stdout);
-    fflush(stderr);
-    capture->sink = tmpfile();
-    if (!capture->sink) return;
-    capture->saved_stdout = pdn_dup(1);
-    capture->saved_stderr = pdn_dup(2);
-    if (capture->saved_stdout < 0 || capture->saved_stderr < 0) {
-        if (capture->saved_stdout >= 0) pdn_close(capture->saved_stdout);
-        if (capture->saved_stderr >= 0) pdn_close(capture->saved_stderr);
-        fclose(capture->sink);
-        return;
-    }
-    pdn_dup2(pdn_fileno(capture->sink), 1);
-    pdn_dup2(pdn_fileno(capture->sink), 2);
-    capture->active = 1;
-}
-
-void pdn_capture_end(pdn_capture *capture, char *tail, size_t tail_size)
-{
-    if (tail && tail_size) tail[0] = '\0';
-    if (!capture->active) return;
-    fflush(stdout);
-    fflush(stderr);
-    pdn_dup2(capture->saved_stdout, 1);
-    pdn_dup2(capture->saved_stderr, 2);
-    pdn_close(capture->saved_stdout);
-    pdn_close(capture->saved_stderr);
-    capture->active = 0;
-    if (tail && tail_size > 1) {
-        long size;
-        fseek(capture->sink, 0, SEEK_END);
-        size = ftell(capture->sink);
-        if (size > 0) {
-            long start = size > (long)(tail_size - 1) ? size - (long)(tail_size - 1) : 0;
-            size_t got;
-            fseek(capture->sink, start, SEEK_SET);
-            got = fread(tail, 1, tail_size - 1, capture->sink);
-            tail[got] = '\0';
-        }
-    }
-    fclose(capture->sink);
-}
-#endif

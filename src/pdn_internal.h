@@ -3,20 +3,20 @@
 #define PDN_INTERNAL_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "pdn_api.h"
 
-#ifndef PDN_EXIT_GUARD
-#define PDN_EXIT_GUARD 0   /* set by CMakeLists.txt: 1 where darknet's calls are wrapped at link time */
-#endif
-
 #if defined(_MSC_VER)
 #define PDN_THREAD_LOCAL __declspec(thread)
-#define PDN_EXPORT __declspec(dllexport)
 #else
 #define PDN_THREAD_LOCAL _Thread_local
+#endif
+#if defined(_WIN32)   /* MSVC and MinGW: a DLL exports what is marked, and only that once anything is */
+#define PDN_EXPORT __declspec(dllexport)
+#else
 #define PDN_EXPORT __attribute__((visibility("default")))
 #endif
 
@@ -26,7 +26,7 @@ void pdn_set_error(int kind, const char *fmt, ...);
 
 /* ---- the exit guard ----
  * While a guard is active on a thread, darknet's exit(), error() and file_error() on that thread longjmp back to
- * the setjmp of the guard instead of ending the process.  Use:
+ * the setjmp of the guard instead of ending the process (src/pdn_hooks.h routes darknet's calls here).  Use:
  *
  *     pdn_guard g;
  *     pdn_guard_enter(&g, PDN_ERR_CONFIG);
@@ -42,6 +42,7 @@ typedef struct pdn_guard {
     int kind;                  /* error kind to report, given the phase the caller is in */
     int failed_kind;           /* set on failure */
     char message[1024];        /* set on failure */
+    char reason[256];          /* what darknet last passed to perror() (its error() does, just before exit()) */
     int count_fread;           /* while set, fread() bytes are counted below */
     uint64_t fread_requested;
     uint64_t fread_got;
@@ -52,16 +53,16 @@ void pdn_guard_leave(pdn_guard *guard);
 int pdn_exit_guard_available(void);
 
 /* While frozen, darknet's own srand() calls do nothing (make_yolo_layer reseeds with time(0), which made
- * "seeded" initial weights differ after the first [yolo] layer).  Only where srand is wrapped at link time
- * (PDN_EXIT_GUARD); elsewhere a no-op.  Callers hold the load lock. */
+ * "seeded" initial weights differ after the first [yolo] layer).  Callers hold the load lock. */
 void pdn_freeze_srand(int frozen);
 
 /* ---- memory darknet allocates while a guarded call may still fail ----
  * darknet's parser gives up with exit() half-way through building a network; what it had allocated (tens of MB
  * for a large network) has no owner after the longjmp.  While a tracker is active on a thread, every malloc,
- * calloc, realloc, free, fopen and fclose of that thread is recorded (link-time wraps, Linux); pdn_track_end(t, 1)
- * frees and closes whatever is still live, pdn_track_end(t, 0) forgets it (the call succeeded and owns it).
- * Without the wraps (PDN_EXIT_GUARD 0) trackers record nothing and the memory of a failed call is leaked. */
+ * calloc, realloc, free, fopen and fclose darknet's C code makes on that thread is recorded (the hooks of
+ * pdn_hooks.h; the shim's own calls are not, so the shim must not free() what darknet allocated while tracking);
+ * pdn_track_end(t, 1) frees and closes whatever is still live, pdn_track_end(t, 0) forgets it (the call succeeded
+ * and owns it).  nvcc's .cu files are not hooked: what they allocate on a failed load is not freed. */
 typedef struct pdn_tracker {
     struct pdn_tracker *prev;
     void **slots;        /* open addressing; NULL: empty, PDN_TRACK_TOMBSTONE: removed */
@@ -76,26 +77,23 @@ void pdn_track_begin(pdn_tracker *tracker);
 void pdn_track_end(pdn_tracker *tracker, int release);
 
 /* ---- capture of darknet's stdout/stderr chatter ----
- * Where the linker wraps darknet's output calls (PDN_EXIT_GUARD, Linux), a capture is per thread: what darknet
- * prints on the capturing thread goes into a buffer; other threads' output, Python's included, is never touched.
- * Elsewhere it falls back to redirecting the process's fd 1 and 2 (callers then hold the load lock). */
+ * Per thread: what darknet prints to stdout or stderr on the capturing thread goes into a buffer; other threads'
+ * output, Python's included, is never touched. */
 #define PDN_CAPTURE_TAIL 16384
 typedef struct pdn_capture {
     int active;
-#if PDN_EXIT_GUARD
     struct pdn_capture *prev;
     uint64_t total;                  /* bytes darknet printed; the last PDN_CAPTURE_TAIL of them are in ring */
     char ring[PDN_CAPTURE_TAIL];
-#else
-    int saved_stdout;
-    int saved_stderr;
-    FILE *sink;
-#endif
 } pdn_capture;
 
 void pdn_capture_begin(pdn_capture *capture);
 /* Ends the capture; copies the last lines of what was captured into tail (may be NULL). */
 void pdn_capture_end(pdn_capture *capture, char *tail, size_t tail_size);
+
+/* ---- training: a stop request, acted on after the iteration in progress (pdn_train_hooks.c) ---- */
+extern volatile sig_atomic_t pdn_train_stop_requested;
+extern char pdn_train_interrupted_weights[4096];
 
 /* ---- time ---- */
 double pdn_now_ms(void);

@@ -4,10 +4,9 @@
  * pydarknet.training runs these in a separate Python process (python -m pydarknet._child) and reads what darknet
  * prints, so that a crash, an exit() or a CUDA fault during hours of training cannot take the caller down.
  *
- * Stopping cleanly: SIGINT/SIGTERM only set a flag.  darknet's training loop calls train_network() (CPU),
- * train_network_waitkey() (one GPU) or train_networks() (several GPUs) once per iteration; the link wraps those
- * (CMakeLists.txt), and after the iteration in progress the wrapper saves <backup>/<cfg>_interrupted.weights and
- * exits with status 0.
+ * Stopping cleanly: SIGINT/SIGTERM (SIGBREAK on Windows: the parent sends CTRL_BREAK_EVENT) only set a flag;
+ * after the iteration in progress the training-loop hooks (pdn_train_hooks.c) save
+ * <backup>/<cfg>_interrupted.weights and exit with status 0.
  */
 #include "pdn_internal.h"
 
@@ -28,64 +27,21 @@ void train_detector(char *datacfg, char *cfgfile, char *weightfile, int *gpus, i
                     int calc_map, float thresh, float iou_thresh, int mjpeg_port, int show_imgs,
                     int benchmark_layers, char *chart_path, int mAP_epochs);
 
-static volatile sig_atomic_t stop_requested;
-static char interrupted_weights[4096];
-
 static void request_stop(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    pdn_train_stop_requested = 1;
 }
-
-static void save_and_exit(network net)
-{
-    /* this iteration's progress line is never printed (darknet prints it after train_network returns), so say
-     * which iteration the saved weights hold: pydarknet.training reads this line */
-    printf("\n Stop requested: saving %s\n", interrupted_weights);
-    save_weights(net, interrupted_weights);
-    printf("\npydarknet: stopped after iteration %lld, weights saved to %s\n",
-           (long long)get_current_iteration(net), interrupted_weights);
-    fflush(stdout);
-    exit(0);
-}
-
-#if PDN_EXIT_GUARD
-#ifdef GPU
-float __real_train_network_waitkey(network net, data d, int wait_key);
-float __real_train_networks(network *nets, int n, data d, int interval);
-
-float __wrap_train_network_waitkey(network net, data d, int wait_key)
-{
-    float loss = __real_train_network_waitkey(net, d, wait_key);
-    if (stop_requested) save_and_exit(net);
-    return loss;
-}
-
-float __wrap_train_networks(network *nets, int n, data d, int interval)
-{
-    float loss = __real_train_networks(nets, n, d, interval);
-    if (stop_requested) {
-        sync_nets(nets, n, 0);
-        save_and_exit(nets[0]);
-    }
-    return loss;
-}
-#else
-float __real_train_network(network net, data d);
-
-float __wrap_train_network(network net, data d)
-{
-    float loss = __real_train_network(net, d);
-    if (stop_requested) save_and_exit(net);
-    return loss;
-}
-#endif
-#endif
 
 static void line_buffered_output(void)
 {
-    /* the parent reads progress from a pipe: without this, stdout would arrive in 4 KB lumps */
+    /* the parent reads progress from a pipe: without this, stdout would arrive in 4 KB lumps.  Windows' C
+     * runtimes treat _IOLBF as full buffering: unbuffered there. */
+#if defined(_WIN32)
+    setvbuf(stdout, NULL, _IONBF, 0);
+#else
     setvbuf(stdout, NULL, _IOLBF, 0);
+#endif
     setvbuf(stderr, NULL, _IONBF, 0);
 }
 
@@ -100,8 +56,12 @@ PDN_EXPORT int pdn_train_detector(const char *data_path, const char *cfg_path, c
 #ifdef SIGTERM
     signal(SIGTERM, request_stop);
 #endif
+#ifdef SIGBREAK
+    signal(SIGBREAK, request_stop);
+#endif
     base = basecfg((char *)cfg_path);
-    snprintf(interrupted_weights, sizeof interrupted_weights, "%s/%s_interrupted.weights", backup_dir, base);
+    snprintf(pdn_train_interrupted_weights, sizeof pdn_train_interrupted_weights, "%s/%s_interrupted.weights",
+             backup_dir, base);
     free(base);
 #ifdef GPU
     if (ngpus < 1) {
