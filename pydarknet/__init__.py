@@ -38,15 +38,22 @@ _LAZY = {
     "validate_cfg": ".cfg",
     "evaluate": ".evaluation",
     "calc_anchors": ".anchors",
+    "ImageError": ".images",
+    "ImageTooLargeError": ".images",
+    "NotARegularFileError": ".images",
 }
+# submodules reachable as attributes (pydarknet.pretrained.get(...)) without importing them up front
+_SUBMODULES = ("pretrained", "datasets", "video", "boxes", "cfg", "metrics", "synthetic")
 
 __all__ = sorted(
     ["__version__", "ConfigError", "CudaError", "DarknetError", "DatasetError", "NamesError",
-     "NativeLibraryError", "TrainingError", "WeightsError", *_LAZY]
+     "NativeLibraryError", "TrainingError", "WeightsError", *_LAZY, *_SUBMODULES]
 )
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")

@@ -12,9 +12,11 @@ import pytest
 
 from pydarknet import ConfigError, CudaError, Detector, NamesError, WeightsError, build_info
 
-# darknet's exit() and its weights reads are intercepted where the linker can wrap them (Linux, src/pdn_guard.c);
-# elsewhere these cases would end the process or go unnoticed
-needs_exit_guard = pytest.mark.skipif(not build_info()["exit_guard"], reason="no link-time exit()/fread guard here")
+# darknet's exit() and its weights reads are intercepted by hooks force-included into its sources (src/pdn_hooks.h);
+# build_info()["exit_guard"] checks at run time that they are in place: without them these cases would end the
+# process or go unnoticed
+needs_exit_guard = pytest.mark.skipif(not build_info()["exit_guard"],
+                                      reason="this build has no exit()/fread hooks (src/pdn_hooks.h)")
 
 
 @pytest.fixture()

@@ -14,8 +14,8 @@ import pytest
 
 from pydarknet import build_info
 
-needs_link_wraps = pytest.mark.skipif(not build_info()["exit_guard"],
-                                      reason="allocation tracking and per-thread capture use Linux link-time wraps")
+needs_hooks = pytest.mark.skipif(not build_info()["exit_guard"],
+                                 reason="allocation tracking and per-thread capture need the hooks (src/pdn_hooks.h)")
 
 
 def run_python(code: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def late_failing_cfg(yolo_cfg, tmp_path):
     return path
 
 
-@needs_link_wraps
+@needs_hooks
 def test_failed_loads_give_their_memory_back(yolo_cfg, yolo_weights, tmp_path):
     # straight to the C API: the Python checks in front of it must not be what keeps memory from leaking
     cfg = late_failing_cfg(yolo_cfg, tmp_path)
@@ -59,7 +59,7 @@ def test_failed_loads_give_their_memory_back(yolo_cfg, yolo_weights, tmp_path):
     assert growth < 5, f"100 failed loads grew RSS by {growth:.1f} MB"
 
 
-@needs_link_wraps
+@needs_hooks
 def test_darknet_output_stays_off_other_threads(yolo_cfg, yolo_weights, tmp_path):
     bad_cfg = late_failing_cfg(yolo_cfg, tmp_path)
     result = run_python(f"""
@@ -92,7 +92,7 @@ def test_darknet_output_stays_off_other_threads(yolo_cfg, yolo_weights, tmp_path
     assert result.stderr == ""
 
 
-@needs_link_wraps
+@needs_hooks
 def test_verbose_load_still_prints_darknets_layer_table(yolo_cfg, yolo_weights):
     result = run_python(f"""
         from pydarknet import Detector

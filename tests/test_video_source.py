@@ -167,3 +167,14 @@ def test_a_capture_passed_in_stays_open(clips):
         assert [f.index for f in source.frames()] == [0, 10, 20, 30, 40]
     assert capture.isOpened()
     capture.release()
+
+
+def test_image_bomb_in_a_folder_is_refused_before_decoding(tmp_path, monkeypatch):
+    """An image whose header claims more pixels than the limit is a clear error naming it, not a decoded bomb."""
+    from pydarknet import images
+
+    cv2.imwrite(str(tmp_path / "1.png"), np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 32)   # its 64 pixels are past the limit
+    with pytest.raises(VideoSourceError, match=r"1\.png: cannot be read as an image: too large"):
+        with open_source(tmp_path) as source:
+            list(source.frames())

@@ -28,7 +28,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from ..images import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES, read_image
 from .errors import TruncatedVideoWarning, VideoSourceError
 
 __all__ = ["SourceInfo", "Frame", "FrameSource", "VideoFileSource", "CameraSource", "ImageFolderSource",
@@ -372,10 +372,12 @@ class ImageFolderSource(FrameSource):
 
     @staticmethod
     def _read(path: Path) -> np.ndarray:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise VideoSourceError("cannot be read as an image", path=path)
-        return image
+        # the library's reader: the pixel limit on the header before decoding, no blocking read of a FIFO
+        try:
+            return read_image(path)
+        except (OSError, ValueError) as exc:
+            reason = str(exc).replace(f"{path}: ", "")
+            raise VideoSourceError(f"cannot be read as an image: {reason}", path=path) from None
 
     def _seek(self, index: int) -> int:
         self._next = index
