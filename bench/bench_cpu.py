@@ -282,7 +282,8 @@ def main() -> int:
                  f"{fps['darknet forward only (network_predict_ptr)'] / ocv_fwd:.2f}")
     if "Detector.detect [opencv]" in fps:
         lines.append(f"RATIO Detector.detect [opencv] / OpenCV DNN forward only = "
-                     f"{fps['Detector.detect [opencv]'] / ocv_fwd:.2f} (the whole detect against OpenCV's bare forward)")
+                     f"{fps['Detector.detect [opencv]'] / ocv_fwd:.2f} "
+                     "(the whole detect against OpenCV's bare forward)")
     for spec in args.library:
         name = spec.partition("=")[0]
         detect, forward = fps[f"library {name}: detect"], fps[f"library {name}: forward only"]

@@ -24,8 +24,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (DARKNET, MODELS, darknet_py_detector, interleaved, load_darknet_py,  # noqa: E402
-                     markdown_table, median_ms, save)
+from _common import DARKNET, MODELS, darknet_py_detector, interleaved, load_darknet_py, markdown_table, median_ms, save  # noqa: E402
 
 import pydarknet  # noqa: E402
 from pydarknet import Detector  # noqa: E402
@@ -202,7 +201,8 @@ def main() -> int:
         "best / darknet.py: INVALID (no Detector case passed the gate)"
     summary = (f"\nmodel: {args.cfg.name} {'(untrained, speed only)' if args.heavy else ''} input "
                f"{det1.input_size[0]}x{det1.input_size[1]}, thresh {thresh}, {n_found} detections on "
-               f"{args.image.name}; device {det1.device}, backend {det1.backend}; build {pydarknet.build_info()['cuda'] and 'CUDA' or 'CPU'}"
+               f"{args.image.name}; device {det1.device}, backend {det1.backend}; "
+               f"build {pydarknet.build_info()['cuda'] and 'CUDA' or 'CPU'}"
                f"\ncorrectness gate (Detector.detect vs darknet's C path on identical pixels): {check}"
                f"{f' ({ties} of the reference detections tie in class and confidence)' if ties else ''}; "
                f"candidates before NMS: {check_candidates}"

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, save  # noqa: E402
 
 import pydarknet  # noqa: E402
-from pydarknet import evaluate, iter_train, make_cfg  # noqa: E402
 import pydarknet._native  # noqa: E402
+from pydarknet import evaluate, iter_train, make_cfg  # noqa: E402
 from pydarknet._native import library_path  # noqa: E402
 from pydarknet.synthetic import generate_dataset  # noqa: E402
 from pydarknet.training_log import IterationEvent, TrainingLogParser  # noqa: E402

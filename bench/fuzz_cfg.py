@@ -119,19 +119,24 @@ def worker_main() -> None:
                 if job.get("no_checker"):   # the baseline: darknet's parser alone
                     import pydarknet.detector as detector_module
 
-                    detector_module.check_network = lambda *args, **kwargs: None
-                    detector_module.check_weights_values = lambda *args, **kwargs: None
-                    check = (lambda path: type("Layout", (), {"weight_floats": lambda self: -1})())
+                    def skip(*args, **kwargs):
+                        return None
+
+                    def check(path):
+                        return type("Layout", (), {"weight_floats": lambda self: -1})()
+
+                    detector_module.check_network = skip
+                    detector_module.check_weights_values = skip
                 else:
                     check = check_network
                 try:
                     layout = check(job["cfg"])
                 except DarknetError as e:
                     result = {"outcome": "checker", "detail": str(e).splitlines()[-1][:200]}
-                    raise StopIteration
+                    raise StopIteration from None
                 except Exception as e:  # noqa: BLE001 - the checker itself must not fail
                     result = {"outcome": "bug", "detail": f"{type(e).__name__}: {e}"[:200]}
-                    raise StopIteration
+                    raise StopIteration from None
                 weights = job["weights"]
                 if os.path.getsize(weights) != 20 + 4 * layout.weight_floats():
                     weights = job["cfg"] + ".weights"

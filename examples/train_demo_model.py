@@ -31,8 +31,14 @@ from pathlib import Path
 import pydarknet
 from pydarknet import calc_anchors, evaluate, make_cfg, read_cfg, train
 from pydarknet.cli import run_reporting_errors
-from pydarknet.demo import (DEMO_BRANDS, DEMO_SEED, compare_with_truth, demo_brands, generate_demo_dataset,
-                            make_demo_clip)
+from pydarknet.demo import (
+    DEMO_BRANDS,
+    DEMO_SEED,
+    compare_with_truth,
+    demo_brands,
+    generate_demo_dataset,
+    make_demo_clip,
+)
 
 # the bundled model in this source checkout (examples/ sits beside pydarknet/)
 CHECKOUT_MODEL_DIR = Path(__file__).resolve().parent.parent / "pydarknet" / "models" / "demo"

@@ -51,7 +51,8 @@ def main(argv) -> int:
     if command == "train":
         gpus = args.get("gpus") or []
         gpu_array = ffi.new("int[]", gpus or [0])
-        return lib.pdn_train_detector(_path(ffi, args["data"]), _path(ffi, args["cfg"]), _path(ffi, args.get("weights")),
+        return lib.pdn_train_detector(_path(ffi, args["data"]), _path(ffi, args["cfg"]),
+                                      _path(ffi, args.get("weights")),
                                       gpu_array, len(gpus), int(args.get("clear", 0)), int(args.get("calc_map", 0)),
                                       int(args.get("map_epochs", 4)), float(args.get("iou", 0.5)),
                                       _path(ffi, args["backup"]))

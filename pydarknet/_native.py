@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 from cffi import FFI
 
-from .errors import (ConfigError, CudaError, DarknetError, NativeLibraryError, WeightsError)
+from .errors import ConfigError, CudaError, DarknetError, NativeLibraryError, WeightsError
 
 ABI_VERSION = 2
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
@@ -229,6 +229,7 @@ def cuda_devices() -> List[Dict]:
         major, minor = ffi.new("int *"), ffi.new("int *")
         total, free = ffi.new("uint64_t *"), ffi.new("uint64_t *")
         if lib.pdn_cuda_device_info(i, name, 256, major, minor, total, free) == 0:
-            devices.append({"index": i, "name": ffi.string(name).decode(), "compute_capability": f"{major[0]}.{minor[0]}",
+            devices.append({"index": i, "name": ffi.string(name).decode(),
+                            "compute_capability": f"{major[0]}.{minor[0]}",
                             "total_memory_mb": total[0] // 2**20, "free_memory_mb": free[0] // 2**20})
     return devices

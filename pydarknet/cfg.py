@@ -556,7 +556,8 @@ def make_cfg(template: Union[str, PathLike, Cfg], classes: int, size=416, batch:
     divides ``batch``, else 1. ``max_batches`` defaults to :func:`default_max_batches` (``images`` = training
     image count), ``steps`` to 80% and 90% of it. ``anchors`` (as many as each head's ``num``) go into every
     yolo layer. ``learning_rate``, ``burn_in`` and ``net_options`` (any other ``[net]`` keys) override the
-    template; without ``burn_in``, a template's warm-up as long as the whole run becomes a tenth of it. ``width_multiplier`` scales the filters of every convolution except those feeding a detection
+    template; without ``burn_in``, a template's warm-up as long as the whole run becomes a tenth of it.
+    ``width_multiplier`` scales the filters of every convolution except those feeding a detection
     layer (rounded to multiples of 8, at least 8): 0.25 gives a network of about 1/16 the weights and FLOPs, for
     small, fast models. The result is validated; with ``out`` it is also written there.
     """

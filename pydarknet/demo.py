@@ -30,7 +30,8 @@ from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, ma
 
 __all__ = ["DEMO_SEED", "DEMO_BRANDS", "CLIP_SIZE", "CLIP_FPS", "CLIP_SECONDS", "DEMO_LOOK", "MODEL_DIR",
            "demo_brands", "demo_schedule", "make_demo_clip", "render_demo_image", "generate_demo_dataset",
-           "DemoModel", "demo_model", "model_files_or_demo", "DemoResult", "run_demo", "compare_with_truth", "register", "main"]
+           "DemoModel", "demo_model", "model_files_or_demo", "DemoResult", "run_demo", "compare_with_truth",
+           "register", "main"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Tuple[int, int]

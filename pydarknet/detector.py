@@ -18,13 +18,12 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from .detections import Detections, split_flat
-from .errors import ConfigError, NamesError, WeightsError
-from .images import ImageLike, ImageTooLargeError, as_bgr_image, native_size_problem
 from ._opencv_backend import requested_backend, select_backend
 from .cfg import check_network
-from .netfiles import (check_cfg, check_weights_header, check_weights_values, read_data_file,
-                       read_names)
+from .detections import Detections, split_flat
+from .errors import ConfigError, NamesError
+from .images import ImageLike, ImageTooLargeError, as_bgr_image, native_size_problem
+from .netfiles import check_cfg, check_weights_header, check_weights_values, read_data_file, read_names
 
 PathLike = Union[str, os.PathLike]
 Device = Union[int, str, None]

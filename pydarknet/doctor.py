@@ -35,7 +35,8 @@ def diagnose() -> Tuple[Dict, List[Dict], List[str], List[str]]:
         if smi:
             problems.append("this machine has an NVIDIA GPU (" + "; ".join(smi) + "), but pydarknet was built for "
                             "the CPU: " + (info["notes"] or "no CUDA toolkit at build time") + ". Rebuild with "
-                            "`pip install . -C cmake.define.PYDARKNET_CUDA=ON` to get an error that says what is missing.")
+                            "`pip install . -C cmake.define.PYDARKNET_CUDA=ON` to get an error that says what is "
+                            "missing.")
         else:
             notes.append(info["notes"] or "CPU build (PYDARKNET_CUDA=OFF)")
     else:

@@ -29,8 +29,17 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Un
 
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
-from .training_log import (ErrorEvent, Event, History, IterationEvent, MapEvent, SavedWeightsEvent,
-                           TrainingDoneEvent, TrainingLogParser, WarningEvent)
+from .training_log import (
+    ErrorEvent,
+    Event,
+    History,
+    IterationEvent,
+    MapEvent,
+    SavedWeightsEvent,
+    TrainingDoneEvent,
+    TrainingLogParser,
+    WarningEvent,
+)
 
 PathLike = Union[str, os.PathLike]
 
@@ -161,7 +170,8 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
         raise DatasetError("has no valid= list, needed to measure mAP" + (" during training (map_every)"
                                                                              if training else ""), path=data)
     if training and report.images.get("train", 0) == 0 and not report.errors:
-        raise DatasetError("the train list is empty: nothing to train on", path=resolve_data_path(options["train"], data))
+        raise DatasetError("the train list is empty: nothing to train on",
+                           path=resolve_data_path(options["train"], data))
     if report.errors:
         shown = "\n  ".join(str(p) for p in report.errors[:10])
         more = f"\n  ... and {len(report.errors) - 10} more" if len(report.errors) > 10 else ""
@@ -305,7 +315,7 @@ class TrainingProcess:
                 self.close()
             except TrainingError as error:   # nobody is there to catch it (the generator is being collected)
                 warnings.warn(f"training stopped after its event loop was left, with an error: {error}",
-                              RuntimeWarning)
+                              RuntimeWarning, stacklevel=2)
             raise
         self._finish()
 
@@ -442,7 +452,7 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
         clear = False
     if weights is not None and not clear and not resume:
         _check_iterations_left(weights, network, cfg_path)
-    from .datasets.darknet_format import read_image_list, read_data_file
+    from .datasets.darknet_format import read_data_file, read_image_list
     n_train = len(read_image_list(read_data_file(child_data)["train"]))
     args = {"data": str(child_data), "cfg": str(cfg_path.absolute()),
             "weights": str(weights.absolute()) if weights else None,

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 import pydarknet.cfg as cfg_module
 from pydarknet.cfg import (
-    TEMPLATES, Cfg, anchor_pairs, find_cfg_problems, make_cfg, read_cfg, template_path, validate_cfg,
+    TEMPLATES,
+    Cfg,
+    anchor_pairs,
+    find_cfg_problems,
+    make_cfg,
+    read_cfg,
+    template_path,
+    validate_cfg,
 )
 from pydarknet.errors import ConfigError
 

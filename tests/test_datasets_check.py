@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fixtures_datasets import jpeg_bytes, write_jpeg, write_text
+
 from pydarknet.datasets import Sample, check_dataset, write_darknet_dataset
 from pydarknet.datasets.images import probe_image
 

@@ -7,10 +7,18 @@ import warnings
 
 import numpy as np
 import pytest
-
 from fixtures_datasets import voc_xml, write_groundtruth_mat, write_jpeg, write_text
-from pydarknet.datasets import (DatasetWarning, Sample, read_coco, read_litw, read_logos32plus, read_voc, read_yolo,
-                                write_darknet_dataset)
+
+from pydarknet.datasets import (
+    DatasetWarning,
+    Sample,
+    read_coco,
+    read_litw,
+    read_logos32plus,
+    read_voc,
+    read_yolo,
+    write_darknet_dataset,
+)
 from pydarknet.datasets.darknet_format import read_data_file, read_names
 from pydarknet.errors import DatasetError
 

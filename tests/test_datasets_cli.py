@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 import pytest
-
 from fixtures_datasets import voc_xml, write_groundtruth_mat, write_jpeg, write_text
+
 from pydarknet.datasets.cli import register
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from fixtures_datasets import jpeg_bytes, make_image, write_jpeg
+
 from pydarknet.boxes import orient_xyxy
 from pydarknet.datasets import DatasetWarning, Sample, load_darknet_dataset, write_darknet_dataset
 from pydarknet.datasets.images import probe_image

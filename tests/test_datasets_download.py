@@ -12,10 +12,10 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from fixtures_datasets import jpeg_bytes, png_bytes, voc_xml, write_text
-from pydarknet.datasets import download_litw_images, read_litw, write_darknet_dataset
+
 from pydarknet import images
+from pydarknet.datasets import download_litw_images, read_litw, write_darknet_dataset
 from pydarknet.datasets.images import verify_image
 
 GOOD = {f"/good{i}.jpg": jpeg_bytes(64, 48, seed=i) for i in range(4)}
@@ -144,7 +144,8 @@ def server():
 LAYOUT = {
     "abus": [("000000", "/good0.jpg"), ("000001", "/missing.jpg"), ("000002", "/html.jpg"),
              ("000003", "/png.jpg"), ("000004", "/same-a.jpg"), ("000005", "/truncated.jpg")],
-    "red bull": [("000000", "/good1.jpg"), ("000001", "/svg.jpg"), ("000003", "/reset.jpg"), ("000004", "/same-b.jpg"), ("000005", "/good0.jpg"),
+    "red bull": [("000000", "/good1.jpg"), ("000001", "/svg.jpg"), ("000003", "/reset.jpg"), ("000004", "/same-b.jpg"),
+                 ("000005", "/good0.jpg"),
                  ("000006", "/cut-no-length.jpg")],
     "H&M": [("000000", "/flaky.jpg"), ("000001", "/moved.jpg")],
     "slow": [("000000", "/slow.jpg")],

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fixtures_datasets import write_jpeg, write_text
+
 from pydarknet.datasets import read_flickrlogos32, write_darknet_dataset
 from pydarknet.errors import DatasetError
 
@@ -73,8 +73,8 @@ def test_malformed_list_line(fl32):
 def test_boxes_of_an_exif_rotated_image_turn_with_it(tmp_path):
     import cv2
     import numpy as np
-
     from fixtures_datasets import jpeg_bytes
+
     from pydarknet.datasets import DatasetWarning
     pixels = np.zeros((80, 100, 3), np.uint8)                   # stored 100x80, displayed 80x100 (orientation 8)
     pixels[20:60, 10:40] = 255

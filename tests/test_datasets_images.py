@@ -3,12 +3,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from fixtures_datasets import exif_app1, jpeg_bytes, make_image, png_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures_datasets import exif_app1, jpeg_bytes, make_image, png_bytes
-from pydarknet.datasets.images import (TruncatedImageError, probe_image, probe_image_bytes, verify_image,
-                                       verify_image_bytes)
+from pydarknet.datasets.images import (
+    TruncatedImageError,
+    probe_image,
+    probe_image_bytes,
+    verify_image,
+    verify_image_bytes,
+)
 from pydarknet.errors import DatasetError
 
 

@@ -5,8 +5,8 @@ import unicodedata
 import warnings
 
 import pytest
-
 from fixtures_datasets import voc_xml, write_jpeg, write_text
+
 from pydarknet.datasets import DatasetWarning, normalize_brand, read_litw, write_darknet_dataset
 from pydarknet.datasets.litw import read_urls_file
 from pydarknet.errors import DatasetError

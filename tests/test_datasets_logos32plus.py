@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.io as sio
-
 from fixtures_datasets import write_groundtruth_mat, write_jpeg, write_v73_mat
+
 from pydarknet.datasets import DatasetWarning, read_logos32plus, write_darknet_dataset
 from pydarknet.errors import DatasetError
 
@@ -125,7 +125,6 @@ def test_boxes_of_an_exif_rotated_image_turn_with_it(tmp_path):
     """The annotation (MATLAB's imread ignores the EXIF tag) is on the stored pixels; darknet trains on the
     displayed ones: the box must land on the logo in the upright image."""
     import cv2
-
     from fixtures_datasets import jpeg_bytes
     pixels = np.zeros((480, 640, 3), np.uint8)                 # stored 640x480, displayed 480x640 (orientation 6)
     pixels[50:100, 100:200] = 255                                # the "logo": x 100-200, y 50-100 when stored

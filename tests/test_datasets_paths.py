@@ -12,10 +12,18 @@ import os
 import warnings
 
 import pytest
-
 from fixtures_datasets import voc_xml, write_groundtruth_mat, write_jpeg, write_text
-from pydarknet.datasets import (DatasetWarning, read_coco, read_flickrlogos32, read_litw, read_logos32plus,
-                                read_voc, read_yolo, write_darknet_dataset)
+
+from pydarknet.datasets import (
+    DatasetWarning,
+    read_coco,
+    read_flickrlogos32,
+    read_litw,
+    read_logos32plus,
+    read_voc,
+    read_yolo,
+    write_darknet_dataset,
+)
 from pydarknet.datasets.cli import register
 from pydarknet.errors import DatasetError
 

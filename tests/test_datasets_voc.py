@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from fixtures_datasets import jpeg_bytes, voc_xml, write_jpeg, write_png, write_text
+
 from pydarknet.boxes import orient_xyxy
 from pydarknet.datasets import read_voc
 from pydarknet.errors import DatasetError

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fixtures_datasets import write_jpeg, write_text
-from pydarknet.datasets import (DatasetWarning, Sample, merge_datasets, read_coco, read_yolo, write_coco,
-                                write_darknet_dataset)
+
+from pydarknet.datasets import (
+    DatasetWarning,
+    Sample,
+    merge_datasets,
+    read_coco,
+    read_yolo,
+    write_coco,
+    write_darknet_dataset,
+)
 from pydarknet.errors import DatasetError
 
 

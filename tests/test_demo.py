@@ -13,8 +13,17 @@ import cv2
 import numpy as np
 import pytest
 
-from pydarknet.demo import (CLIP_SIZE, DEMO_THRESH, MODEL_DIR, demo_brands, demo_model, demo_schedule,
-                            make_demo_clip, model_files_or_demo, run_demo)
+from pydarknet.demo import (
+    CLIP_SIZE,
+    DEMO_THRESH,
+    MODEL_DIR,
+    demo_brands,
+    demo_model,
+    demo_schedule,
+    make_demo_clip,
+    model_files_or_demo,
+    run_demo,
+)
 from pydarknet.video import analyze_video
 from pydarknet.video.tracking import iou_matrix
 

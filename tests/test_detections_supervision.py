@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import supervision as sv   # part of the test extra
+import supervision as sv  # part of the test extra
 
 from pydarknet import Detections
 

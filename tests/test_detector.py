@@ -183,7 +183,8 @@ def test_rss_does_not_grow_over_repeated_detects(yolo_cfg, yolo_weights, tmp_pat
     assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 20 open/close cycles"
 
 
-@pytest.mark.skipif(not build_info()["exit_guard"], reason="darknet's srand is frozen through the hooks (src/pdn_hooks.h)")
+@pytest.mark.skipif(not build_info()["exit_guard"],
+                    reason="darknet's srand is frozen through the hooks (src/pdn_hooks.h)")
 def test_initial_weights_depend_on_the_seed_only(yolo_cfg, tmp_path):
     """darknet's [yolo] parser reseeds with time(0): without the freeze, everything after the first head came out
     differently each second, and 'untrained' baselines (tests, benchmarks) drifted."""

@@ -24,7 +24,7 @@ from pydarknet.datasets import Sample, write_darknet_dataset
 from pydarknet.datasets.images import ImageTooLargeError as DatasetImageTooLargeError
 from pydarknet.datasets.images import decode_oriented, probe_image, verify_image
 from pydarknet.errors import DatasetError
-from pydarknet.images import ImageError, ImageTooLargeError, NotARegularFileError, read_image
+from pydarknet.images import ImageError, ImageTooLargeError, read_image
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD_TIMEOUT = 120  # loading the detector and a few calls take ~3 s; a hang or a crash is what this catches

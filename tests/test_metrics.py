@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from pydarknet.detections import Detections
 from pydarknet.metrics import average_precision, evaluate_detections, pairwise_iou
 
-
 # --- the reference: validate_detector_map transcribed loop for loop ----------------------------------------
 
 def darknet_box_iou(a, b):

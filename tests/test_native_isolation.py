@@ -71,18 +71,20 @@ def test_darknet_output_stays_off_other_threads(yolo_cfg, yolo_weights, tmp_path
             while not done.is_set() or i < 100:
                 print(f"line {{i}}", flush=True)
                 i += 1
-        thread = threading.Thread(target=chatter)
+        thread = threading.Thread(target=chatter, daemon=True)
         thread.start()
-        for _ in range(3):
-            Detector({str(yolo_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet").close()
-            try:
-                Detector({str(bad_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet")
-            except ConfigError as error:
-                assert "l.outputs == params.inputs" in str(error)   # darknet's own words still reach the error
-            else:
-                raise AssertionError("the bad cfg loaded")
-        done.set()
-        thread.join()
+        try:
+            for _ in range(3):
+                Detector({str(yolo_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet").close()
+                try:
+                    Detector({str(bad_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet")
+                except ConfigError:
+                    pass   # refused by the cfg checker, which names the layer darknet would give up on
+                else:
+                    raise AssertionError("the bad cfg loaded")
+        finally:
+            done.set()
+            thread.join()
     """)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

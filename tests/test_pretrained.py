@@ -15,9 +15,9 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import conftest
 import pytest
 
-import conftest
 from pydarknet import Detector, cli, pretrained
 from pydarknet.pretrained import ChecksumError, DownloadError, PretrainedModel, PyPISdist, Url
 

@@ -11,8 +11,17 @@ from hypothesis import strategies as st
 
 from pydarknet import synthetic
 from pydarknet.synthetic import (
-    EASY, HARD, BrandSet, Difficulty, Placement, compose, generate_dataset, placement_corners, random_background,
-    random_placements, render_sample,
+    EASY,
+    HARD,
+    BrandSet,
+    Difficulty,
+    Placement,
+    compose,
+    generate_dataset,
+    placement_corners,
+    random_background,
+    random_placements,
+    render_sample,
 )
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pydarknet import (ConfigError, CudaError, DatasetError, TrainingError, build_info, evaluate, make_cfg,
-                       train)
+from pydarknet import ConfigError, CudaError, DatasetError, TrainingError, build_info, evaluate, make_cfg, train
 from pydarknet.anchors import calc_anchors
 from pydarknet.cfg import read_cfg
 from pydarknet.synthetic import BrandSet, generate_dataset
@@ -69,7 +68,8 @@ def test_training_from_scratch_learns(dataset, tmp_path):
     tiny_cfg(cfg, max_batches=400)
     calc_anchors(dataset.data_file, n=6, out_cfg=cfg)
     events = []
-    run = train(dataset.data_file, cfg, gpus=TRAIN_GPUS, progress=False, callback=events.append, backup=tmp_path / "backup")
+    run = train(dataset.data_file, cfg, gpus=TRAIN_GPUS, progress=False, callback=events.append,
+                backup=tmp_path / "backup")
     assert run.finished and run.returncode == 0
     assert run.iterations == 400 and run.final_weights.exists()
     assert run.history_file.exists() and run.chart_file.exists()
@@ -338,8 +338,10 @@ def test_resume_with_nothing_to_resume(dataset, tmp_path):
 
 def test_command_line_cfg_and_anchors(dataset, tmp_path):
     cfg = tmp_path / "cli.cfg"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "pydarknet", *args], capture_output=True, text=True,
-                                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pydarknet", *args], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
     made = run("cfg", "yolov4-tiny", "--classes", "2", "--size", "128", "--max-batches", "100", "--out", str(cfg))
     assert made.returncode == 0, made.stderr
     assert "filters=21" in cfg.read_text()

@@ -13,8 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pydarknet.training_log import (
-    BestMapEvent, ClassAP, ErrorEvent, History, IterationEvent, LoadingWeightsEvent, MapEvent, SavedWeightsEvent,
-    TrainingDoneEvent, TrainingLogParser, WarningEvent, parse_log,
+    BestMapEvent,
+    ClassAP,
+    ErrorEvent,
+    History,
+    IterationEvent,
+    LoadingWeightsEvent,
+    MapEvent,
+    SavedWeightsEvent,
+    TrainingDoneEvent,
+    TrainingLogParser,
+    WarningEvent,
+    parse_log,
 )
 
 DARKNET_SRC = Path(__file__).resolve().parents[1] / "darknet" / "src"

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from pydarknet.detections import class_color
-from pydarknet.video.sample_clip import (ScheduledPlacement, SimpleMarks, default_marks, example_schedule, make_clip,
-                                         read_frame_stamp)
+from pydarknet.video.sample_clip import (
+    ScheduledPlacement,
+    SimpleMarks,
+    default_marks,
+    example_schedule,
+    make_clip,
+    read_frame_stamp,
+)
 
 
 def read_frames(path):

@@ -8,7 +8,6 @@ Readers yield :class:`Sample` objects (absolute xyxy boxes in the displayed imag
 """
 from __future__ import annotations
 
-from .model import Sample  # noqa: F401
 from .check import CheckReport, Problem, check_dataset  # noqa: F401
 from .coco import read_coco, write_coco  # noqa: F401
 from .darknet_writer import ConversionStats, DarknetDataset, load_darknet_dataset, write_darknet_dataset  # noqa: F401
@@ -17,6 +16,7 @@ from .flickrlogos import read_flickrlogos32  # noqa: F401
 from .litw import normalize_brand, read_litw  # noqa: F401
 from .logos32plus import read_logos32plus  # noqa: F401
 from .merge import merge_datasets  # noqa: F401
+from .model import Sample  # noqa: F401
 from .problems import DatasetWarning  # noqa: F401
 from .voc import read_voc  # noqa: F401
 from .yolo import read_yolo  # noqa: F401

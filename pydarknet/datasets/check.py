@@ -16,8 +16,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import DatasetError
-from .darknet_format import label_path_for, list_images, read_data_file, read_label_file, read_names, \
-    resolve_data_path
+from .darknet_format import label_path_for, list_images, read_data_file, read_label_file, read_names, resolve_data_path
 from .dedupe import group_identical_files
 from .images import ImageInfo, probe_image, verify_image
 from .parallel import image_mapper

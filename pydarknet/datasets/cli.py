@@ -95,10 +95,9 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from . import (download_litw_images, read_coco, read_flickrlogos32, read_litw, read_logos32plus, read_voc,
-                   read_yolo)
-    from .yolo import yolo_class_names
+    from . import download_litw_images, read_coco, read_flickrlogos32, read_litw, read_logos32plus, read_voc, read_yolo
     from .litw import normalize_brand
+    from .yolo import yolo_class_names
 
     classes = parse_classes_option(args.classes)
     if args.format == "litw":

@@ -29,8 +29,17 @@ import numpy as np
 from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..errors import DatasetError
 from .classes import ClassSpec, names_line_problem, resolve_classes
-from .darknet_format import (format_label_lines, label_path_for, read_data_file, read_label_file,
-                             list_images, read_names, resolve_data_path, write_data_file, write_lf_text)
+from .darknet_format import (
+    format_label_lines,
+    label_path_for,
+    list_images,
+    read_data_file,
+    read_label_file,
+    read_names,
+    resolve_data_path,
+    write_data_file,
+    write_lf_text,
+)
 from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image

@@ -18,9 +18,9 @@ from ..errors import DatasetError
 from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
-from .reconcile import boxes_for_image
 from .model import Sample
 from .problems import reject
+from .reconcile import boxes_for_image
 
 __all__ = ["read_logos32plus", "load_groundtruth"]
 

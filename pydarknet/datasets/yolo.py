@@ -11,9 +11,16 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..boxes import snap_to_image, yolo_to_xyxy
 from ..errors import DatasetError
-from .darknet_format import label_path_for, list_images, parse_label_text, read_data_file, read_label_file, \
-    read_names, resolve_data_path
 from .classes import clean_class_name
+from .darknet_format import (
+    label_path_for,
+    list_images,
+    parse_label_text,
+    read_data_file,
+    read_label_file,
+    read_names,
+    resolve_data_path,
+)
 from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample

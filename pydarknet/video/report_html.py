@@ -90,7 +90,8 @@ def render_index(report: Report, title: str) -> str:
 {_brand_table(report)}
 <p class="note">On screen: union of a brand's appearances, gaps the tracker bridged included.
 Area: box area as a share of the frame. Position: <i>centre</i> when the box centre lies in the central
-{CENTRE_FRACTION:.0%} of the frame's width and height, for at least half of the detections. Data: <a href="summary.csv">summary.csv</a>,
+{CENTRE_FRACTION:.0%} of the frame's width and height, for at least half of the detections.
+Data: <a href="summary.csv">summary.csv</a>,
 <a href="appearances.csv">appearances.csv</a>.</p>
 <h2>Timeline</h2>
 <img class="timeline" src="timeline.png" alt="timeline: one lane per brand">

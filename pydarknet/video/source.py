@@ -97,7 +97,8 @@ def _natural_key(path: Path) -> List[Union[int, str]]:
 class FrameSource:
     """Base of all sources: the range/stride logic over a few primitives the subclasses provide.
 
-    Iterate once with ``frames()``; afterwards ``frames_read`` and ``truncated`` tell what happened.  Use as a context manager, or call ``close()``, to release the file or device.
+    Iterate once with ``frames()``; afterwards ``frames_read`` and ``truncated`` tell what happened.  Use as a
+    context manager, or call ``close()``, to release the file or device.
     """
 
     def __init__(self, info: SourceInfo, stride: int = 1, start=None, end=None):
