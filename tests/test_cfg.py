@@ -476,7 +476,7 @@ def test_checker_agrees_with_darknets_parser_on_stock_cfgs(path, tmp_path):
 # --- what darknet's parser dies on: each is refused naming the layer, and Detector never reaches darknet ----------
 
 def _models_cfg(name: str) -> str:
-    from conftest import find_test_models   # the folder the models_dir fixture uses (downloaded once if need be)
+    from conftest import find_test_models  # the folder the models_dir fixture uses (downloaded once if need be)
 
     path = find_test_models() / f"{name}.cfg"
     return (path if path.is_file() else DARKNET_CFG / f"{name}.cfg").read_text()
