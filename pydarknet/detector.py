@@ -22,7 +22,7 @@ from ._opencv_backend import requested_backend, select_backend
 from .cfg import check_network
 from .detections import Detections, split_flat
 from .errors import ConfigError, NamesError
-from .images import ImageLike, ImageTooLargeError, as_bgr_image, native_size_problem
+from .images import ImageLike, as_bgr_image, check_native_size
 from .netfiles import check_cfg, check_weights_header, check_weights_values, read_data_file, read_names
 
 PathLike = Union[str, os.PathLike]
@@ -241,10 +241,7 @@ class Detector:
         letterbox = bool(self._info["letter_box"]) if self.letterbox is None else bool(self.letterbox)
         netw, neth = self.input_size
         for i, frame in enumerate(frames):
-            problem = native_size_problem(frame.shape[1], frame.shape[0], netw, neth, letterbox)
-            if problem:
-                raise ImageTooLargeError(f"image {i} is too large: {problem}", width=frame.shape[1],
-                                         height=frame.shape[0])
+            check_native_size(frame, netw, neth, letterbox, what=f"image {i}")
 
     def _letterbox_flag(self) -> int:
         return -1 if self.letterbox is None else int(bool(self.letterbox))

@@ -112,10 +112,11 @@ def native_size_problem(width: int, height: int, netw: int = 0, neth: int = 0, l
     return ""
 
 
-def check_native_size(image: np.ndarray, netw: int = 0, neth: int = 0, letterbox: bool = False) -> None:
+def check_native_size(image: np.ndarray, netw: int = 0, neth: int = 0, letterbox: bool = False,
+                      what: str = "the image") -> None:
     problem = native_size_problem(image.shape[1], image.shape[0], netw, neth, letterbox)
     if problem:
-        raise ImageTooLargeError(f"the image is too large: {problem}", width=image.shape[1], height=image.shape[0])
+        raise ImageTooLargeError(f"{what} is too large: {problem}", width=image.shape[1], height=image.shape[0])
 
 
 def _gigabytes(width: int, height: int) -> str:
