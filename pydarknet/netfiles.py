@@ -134,12 +134,12 @@ def weights_images_seen(path: PathLike) -> int:
     """The images-seen count in a weights file's header (darknet resumes its iteration count from it:
     seen / the cfg's batch)."""
     p = check_weights_header(path)
+    size = weights_header_size(p)
     with open(p, "rb") as f:
-        head = f.read(20)
-    major, minor = struct.unpack("<2i", head[:8])
-    if major * 10 + minor >= 2:
-        return struct.unpack("<Q", head[12:20])[0] if len(head) >= 20 else 0
-    return struct.unpack("<I", head[12:16])[0]
+        head = f.read(size)
+    if len(head) < size:
+        return 0
+    return struct.unpack("<Q" if size == 20 else "<I", head[12:size])[0]
 
 
 def read_names(names: Union[PathLike, Sequence[str]]) -> List[str]:
