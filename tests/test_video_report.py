@@ -111,7 +111,8 @@ def test_report_folder_contents(truth, analysis):
 
 def appearance(track_id, first, last, box, class_name="bottle", gap=()):
     frames = np.array([f for f in range(first, last + 1) if f not in gap])
-    return Appearance(track_id, ("bottle", "cup").index(class_name), class_name, frames, frames / FPS, np.tile(box, (len(frames), 1)).astype(float),
+    return Appearance(track_id, ("bottle", "cup").index(class_name), class_name, frames, frames / FPS,
+                      np.tile(box, (len(frames), 1)).astype(float),
                       np.full(len(frames), 0.8))
 
 
