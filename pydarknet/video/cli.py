@@ -152,8 +152,9 @@ def _detector_class():
 
 def _print_summary(analysis: VideoAnalysis) -> None:
     exposure = analysis.exposure
-    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), "
-          f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
+    found = ("a single image: no durations" if exposure.single_frame else
+             f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
+    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), {found}")
     for line in summary_lines(exposure):
         print(line)
     if analysis.truth is not None:

@@ -44,8 +44,8 @@ def place_labels(boxes: np.ndarray, sizes: Sequence[Tuple[int, int]], frame_size
 
 
 def draw_detections(image: np.ndarray, detections: Detections, track_ids: Optional[Sequence] = None,
-                    copy: bool = True) -> np.ndarray:
-    """Boxes and ``[#track ]class confidence`` labels, strongest detection's label placed first."""
+                    copy: bool = True, confidence: bool = True) -> np.ndarray:
+    """Boxes and ``[#track ]class[ confidence]`` labels, strongest detection's label placed first."""
     out = image.copy() if copy else image
     h, w = out.shape[:2]
     t = max(1, round(min(h, w) / 300))
@@ -54,7 +54,7 @@ def draw_detections(image: np.ndarray, detections: Detections, track_ids: Option
     texts, sizes = [], []
     for i in order:
         d = detections[int(i)]
-        text = f"{d.class_name} {d.confidence:.2f}"
+        text = f"{d.class_name} {d.confidence:.2f}" if confidence else d.class_name
         if track_ids is not None:
             text = f"#{track_ids[int(i)]} {text}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, t // 2))

@@ -89,7 +89,7 @@ def _thumbnail(frame: np.ndarray, box: np.ndarray, class_id: int, class_names: S
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     moved = (np.asarray(box, np.float32) - np.float32([left, top, left, top])) * scale
     local = Detections(moved[None], [1.0], [class_id], class_names, crop.shape[1::-1])
-    return draw_detections(crop, local, copy=False)
+    return draw_detections(crop, local, copy=False, confidence=False)
 
 
 class ThumbnailKeeper:
