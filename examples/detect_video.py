@@ -10,6 +10,7 @@ tracker and the file formats.  The same as ``pydarknet video movie.mp4 --out ...
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pydarknet import Detector
@@ -33,10 +34,17 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
     args = parser.parse_args(argv)
 
+    demo = args.cfg is None
     try:
         args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
     except ValueError:
         parser.error("give --cfg, --weights and --names together, or none of them for the demo detector")
+    if demo:   # said loudly: on real footage the demo model finds nothing real (or MIXLY on a parked bicycle)
+        print(f"model: the bundled demo detector ({args.cfg}), because no --cfg was given; it knows only four "
+              f"made-up brands, so on real footage its detections mean nothing: give --cfg, --weights and --names "
+              f"for a real model", file=sys.stderr)
+    else:
+        print(f"model: {args.cfg} with {args.weights} and {args.names}", file=sys.stderr)
     stem = Path(args.video).with_suffix("")
     outputs = {"out": args.out or f"{stem}.annotated.mp4", "jsonl": args.jsonl or f"{stem}.detections.jsonl",
                "csv": args.csv or f"{stem}.detections.csv"}

@@ -5,18 +5,23 @@
     python examples/product_placement_report.py episode.mp4 --cfg logos.cfg --weights logos.weights \\
         --names logos.names --report episode-report
 
-Writes REPORT/index.html (opens offline), summary.csv, appearances.csv, timeline.png and thumbs/, and prints the
-per-brand table.  On the generated sample the true on-screen times are known and printed alongside.
+Writes REPORT/index.html (opens offline), summary.csv, appearances.csv (the exposure log), rejected.csv,
+timeline.png and thumbs/, and prints the per-brand table.  On the generated sample the true exposure is known
+and printed alongside.  Without --cfg the bundled demo detector runs: it knows only the demo's four made-up
+brands, which the script says on stderr (on real footage it will not find real logos).
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pydarknet import Detector
 from pydarknet.cli import run_reporting_errors
 from pydarknet.demo import make_demo_clip, model_files_or_demo
 from pydarknet.video import analyze_video, detector_threshold
+from pydarknet.video.analyze import default_settings
 
 
 def main(argv=None) -> int:
@@ -30,12 +35,21 @@ def main(argv=None) -> int:
     parser.add_argument("--thresh", type=float, default=0.25, help="confidence that starts an appearance")
     parser.add_argument("--stride", type=int, default=1, help="process every n-th frame")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU 0 when available)")
+    parser.add_argument("--min-duration", type=float, default=1.0, help="seconds an appearance must last (1)")
+    parser.add_argument("--rate", type=float, default=None, help="price of a 30-second spot, for media value")
     args = parser.parse_args(argv)
 
+    demo = args.cfg is None
     try:
         args.cfg, args.weights, args.names = model_files_or_demo(args.cfg, args.weights, args.names)
     except ValueError:
         parser.error("give --cfg, --weights and --names together, or none of them for the demo detector")
+    if demo:
+        why = ("it knows only the demo's four made-up brands: on your video it will not find real logos; give "
+               "--cfg, --weights and --names for a real model" if args.video else "rendering the demo's sample clip")
+        print(f"model: the bundled demo detector ({args.cfg}), because no --cfg was given; {why}", file=sys.stderr)
+    else:
+        print(f"model: {args.cfg} with {args.weights} and {args.names}", file=sys.stderr)
     truth = None
     if args.video is None:
         args.report.mkdir(parents=True, exist_ok=True)
@@ -45,17 +59,19 @@ def main(argv=None) -> int:
 
     with Detector(args.cfg, args.weights, names=args.names, device=args.device, batch_size=4,
                   thresh=detector_threshold(args.thresh)) as detector:
+        settings = replace(default_settings(args.thresh), min_duration=args.min_duration, rate=args.rate)
         analysis = analyze_video(detector.detect_batch, args.video, detector.class_names, report=args.report,
-                                 batch_size=4, stride=args.stride, thresh=args.thresh, progress=True)
+                                 batch_size=4, stride=args.stride, thresh=args.thresh, progress=True,
+                                 settings=settings)
 
     report = analysis.report
     print(f"\n{report.frames_processed} frames, {report.runtime:.1f} s analysed")
-    print(f"{'brand':<12} {'on screen':>9} {'share':>6} {'appear.':>7} {'first':>7} {'last':>7} {'area':>6} "
-          f"{'position':>8}" + ("  truth" if truth else ""))
+    print(f"{'brand':<12} {'clear':>8} {'share':>6} {'appear.':>7} {'QI':>5} {'size':>6} {'position':>8} "
+          f"{'ungated':>8}" + ("  truth" if truth else ""))
     for brand in report.brands:
-        line = (f"{brand.brand:<12} {brand.on_screen_seconds:>8.2f}s {brand.runtime_share:>6.1%} "
-                f"{brand.appearances:>7} {brand.first_seen:>6.2f}s {brand.last_seen:>6.2f}s "
-                f"{brand.mean_area_share:>6.1%} {brand.position:>8}")
+        line = (f"{brand.brand:<12} {brand.clear_seconds:>7.2f}s {brand.runtime_share:>6.1%} "
+                f"{brand.appearances:>7} {brand.quality_index:>5.2f} {brand.mean_size_share:>6.1%} "
+                f"{brand.position or '-':>8} {brand.ungated_seconds:>7.2f}s")
         if truth is not None and brand.brand in truth.names:
             line += (f"  {truth.on_screen_seconds(brand.brand):.2f}s, "
                      f"{truth.appearance_count(brand.brand)} appearance(s)")

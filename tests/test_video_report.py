@@ -14,6 +14,7 @@ import pytest
 from pydarknet.video import report as report_module
 from pydarknet.video.analyze import analyze_video
 from pydarknet.video.errors import VideoOutputError
+from pydarknet.video.exposure import FrameRecord
 from pydarknet.video.report import ReportBuilder, summarize
 from pydarknet.video.sample_clip import GroundTruthDetector, ScheduledPlacement, SimpleMarks, make_clip
 from pydarknet.video.timeline import clock
@@ -90,11 +91,13 @@ def test_brand_figures_follow_their_definitions(truth, analysis):
 
 def test_report_folder_contents(truth, analysis):
     folder = analysis.report.path
-    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "index.html", "summary.csv", "thumbs",
-                                                        "timeline.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "index.html", "rejected.csv",
+                                                        "settings.json", "summary.csv", "thumbs", "timeline.png"]
     with open(folder / "appearances.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
-    assert len(rows) == len(truth.placements)
+    # the second and last bottles overlap in time: one appearance of the brand
+    assert len(rows) == sum(truth.appearance_count(name) for name in truth.names) == len(truth.placements) - 1
+    assert [float(r["duration"]) for r in rows] == [a.duration for a in analysis.report.appearances]
     assert sorted((folder / "thumbs").iterdir()) == sorted(folder / r["thumbnail"] for r in rows)
     with open(folder / "summary.csv", newline="") as stream:
         assert [r["brand"] for r in csv.DictReader(stream)] == [b.brand for b in analysis.report.brands]
@@ -108,25 +111,38 @@ def test_report_folder_contents(truth, analysis):
 
 def appearance(track_id, first, last, box, class_name="bottle", gap=()):
     frames = np.array([f for f in range(first, last + 1) if f not in gap])
-    return Appearance(track_id, 0, class_name, frames, frames / FPS, np.tile(box, (len(frames), 1)).astype(float),
+    return Appearance(track_id, ("bottle", "cup").index(class_name), class_name, frames, frames / FPS,
+                      np.tile(box, (len(frames), 1)).astype(float),
                       np.full(len(frames), 0.8))
 
 
-def test_summary_counts_bridged_gaps_and_overlaps_once():
-    # track 1: frames 0..49 with 10..14 missed (bridged), track 2 overlaps it on frames 40..59
+def test_summarize_measures_tracker_appearances_as_brand_appearances():
+    """``summarize`` (the earlier report's entry point) measures the tracks' detections with the exposure rules:
+    two tracks of one brand that overlap in time are one appearance of it, a gap the tracker bridged is bridged."""
+    # track 1: frames 0..49 with 10..14 missed (bridged), track 2 (larger, centred) overlaps it on frames 40..59
     # a cup at the top edge, horizontally centred: centred one way only, so "edge"
-    appearances = [appearance(1, 0, 49, (0, 0, 16, 12), gap=range(10, 15)), appearance(2, 40, 59, (72, 54, 88, 66)),
-                   appearance(3, 70, 79, (72, 0, 88, 12), class_name="cup")]
+    appearances = [appearance(1, 0, 49, (2, 2, 18, 14), gap=range(10, 15)), appearance(2, 40, 59, (70, 52, 90, 67)),
+                   appearance(3, 70, 79, (72, 2, 88, 14), class_name="cup")]
     brands, rows = summarize(appearances, (160, 120), 1 / FPS, runtime=4.0)
-    assert [r.duration for r in rows] == pytest.approx([2.0, 0.8, 0.4])
-    assert rows[0].detections == 45
+    assert [(r.brand, r.duration) for r in rows] == [("bottle", pytest.approx(2.4)), ("cup", pytest.approx(0.4))]
+    assert rows[0].detected_frames == 55 and rows[0].bridged_seconds == pytest.approx(5 / FPS)
     bottle, cup = brands
     assert cup.centre_share == 0 and cup.position == "edge"
     assert bottle.on_screen_seconds == pytest.approx(60 / FPS)  # frames 0..59, overlap counted once
     assert bottle.runtime_share == pytest.approx(0.6)
-    assert bottle.mean_area_share == pytest.approx(0.01)  # every box is 1% of the frame
-    assert bottle.centre_share == pytest.approx(20 / 65)  # only track 2 is in the central cell
+    small, large = 16 * 12 / (160 * 120), 20 * 15 / (160 * 120)
+    # size share = union of the brand's boxes: both boxes on frames 40..49
+    assert bottle.mean_area_share == pytest.approx((35 * small + 10 * (small + large) + 10 * large) / 55)
+    assert bottle.centre_share == pytest.approx(20 / 55)  # the largest box is track 2's, in the central cell
     assert bottle.position == "edge" and bottle.longest_track_id == 1
+
+
+def filled_builder(folder):
+    """A builder given 40 frame records with one detection each (no pixels: sharpness not measured)."""
+    builder = ReportBuilder(folder, SIZE, 1 / FPS, class_names=["bottle"])
+    for frame in range(40):
+        builder.add_record(FrameRecord(frame, frame / FPS, [0], [0.8], [(20, 20, 60, 40)]))
+    return builder
 
 
 def test_report_is_written_atomically(tmp_path, monkeypatch):
@@ -137,15 +153,15 @@ def test_report_is_written_atomically(tmp_path, monkeypatch):
     def broken_plot(*args):
         raise RuntimeError("disk full while plotting")
 
-    builder = ReportBuilder(folder, SIZE, 1 / FPS)
+    builder = filled_builder(folder)
     monkeypatch.setattr("pydarknet.video.timeline.plot_timeline", broken_plot)
     with pytest.raises(RuntimeError, match="disk full"):
-        builder.finish([appearance(1, 0, 9, (0, 0, 10, 10))])
+        builder.finish()
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no half report beside it
     assert (folder / "index.html").read_text() == "the previous report"
 
     monkeypatch.undo()
-    ReportBuilder(folder, SIZE, 1 / FPS).finish([appearance(1, 0, 9, (0, 0, 10, 10))])
+    filled_builder(folder).finish()
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
     assert "the previous report" not in (folder / "index.html").read_text()
 
@@ -157,8 +173,8 @@ def test_a_swap_that_fails_and_cannot_be_undone_keeps_the_earlier_report(tmp_pat
     folder = tmp_path / "report"
     folder.mkdir()
     (folder / "index.html").write_text("the previous report")
-    builder = ReportBuilder(folder, SIZE, 1 / FPS)
-    builder.finish([appearance(1, 0, 9, (0, 0, 10, 10))], commit=False)
+    builder = filled_builder(folder)
+    builder.finish(commit=False)
     real_replace, calls = os.replace, []
 
     def flaky_replace(src, dst):

@@ -4,14 +4,29 @@
 * ``pipeline``    ``detect_video``: decoding in a reader thread overlapped with batched detection
 * ``tracking``    ``Tracker``: IoU + motion association (SORT/ByteTrack style) into ``Appearance``s
 * ``writers``     annotated video, JSON lines, CSV, COCO JSON (all written atomically)
-* ``report``      the product-placement report (``ReportBuilder``), with ``timeline`` and ``report_html``
+* ``exposure``    ``measure_exposure``: exposure metrics from per-frame records (gates, appearances, quality)
+* ``exposure_truth`` measured exposure against a human annotation (``--truth``)
+* ``report``      the product-placement report folder (``ReportBuilder``), with ``report_model``, ``timeline``
+  and ``report_html``
 * ``analyze``     ``analyze_video``: all of the above in one call (what ``pydarknet video`` runs)
 * ``sample_clip`` clips with known placements, for tests and the demo
 """
 from __future__ import annotations
 
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
-from .errors import TruncatedVideoWarning, VideoOutputError, VideoSourceError
+from .errors import TruncatedVideoWarning, TruthFileError, VideoOutputError, VideoSourceError
+from .exposure import (
+    BrandExposure,
+    ClipInfo,
+    ExposureAppearance,
+    ExposureReport,
+    ExposureSettings,
+    FrameRecord,
+    Gates,
+    QualityWeights,
+    measure_exposure,
+)
+from .exposure_truth import TruthEvaluation, TruthInterval, evaluate_truth, read_truth_csv
 from .pipeline import FrameResult, VideoRun, detect_video
 from .report import AppearanceSummary, BrandSummary, Report, ReportBuilder, summarize
 from .source import CameraSource, Frame, FrameSource, ImageFolderSource, SourceInfo, VideoFileSource, open_source
@@ -23,5 +38,7 @@ __all__ = [
     "VideoAnalysis", "FrameResult", "VideoRun", "Frame", "FrameSource", "SourceInfo", "VideoFileSource",
     "CameraSource", "ImageFolderSource", "Tracker", "Appearance", "ReportBuilder", "Report", "BrandSummary",
     "AppearanceSummary", "AnnotatedVideoWriter", "VideoFileWriter", "JsonlWriter", "CsvWriter", "CocoWriter",
-    "VideoSourceError", "VideoOutputError", "TruncatedVideoWarning",
+    "VideoSourceError", "VideoOutputError", "TruncatedVideoWarning", "TruthFileError",
+    "measure_exposure", "FrameRecord", "ClipInfo", "ExposureSettings", "Gates", "QualityWeights", "ExposureReport",
+    "BrandExposure", "ExposureAppearance", "evaluate_truth", "read_truth_csv", "TruthInterval", "TruthEvaluation",
 ]

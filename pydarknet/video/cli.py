@@ -11,16 +11,18 @@ an input (the video, a model file: also through a symbolic or hard link) is refu
 from __future__ import annotations
 
 import argparse
-import collections
+import dataclasses
 import sys
 import warnings
 from typing import List, Optional
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
-from ..errors import DarknetError, NativeLibraryError
-from .analyze import VideoAnalysis, analyze_video, detector_threshold
+from ..errors import DarknetError, NamesError, NativeLibraryError
+from .analyze import VideoAnalysis, analyze_video, default_settings, detector_threshold, resolve_classes
 from .errors import TruncatedVideoWarning
+from .exposure import ExposureSettings
 from .paths import check_outputs
+from .report_model import summary_lines, truth_lines
 from .source import open_source, to_seconds
 
 __all__ = ["register", "run_video", "main"]
@@ -33,6 +35,56 @@ def _time(text: str) -> float:
         return to_seconds(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _min_size(text: str):
+    """``24`` (pixels, the box's shorter side) or ``0.5%`` (share of the frame's area)."""
+    try:
+        if text.strip().endswith("%"):
+            value = float(text.strip()[:-1]) / 100
+            if not 0 <= value < 1:
+                raise ValueError
+            return ("share", value)
+        value = float(text)
+        if not value >= 0:
+            raise ValueError
+        return ("px", value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use pixels (24) or a share of the frame (0.5%), not {text!r}") from None
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _edge_margin(text: str) -> Optional[float]:
+    return None if text.strip().lower() == "off" else _non_negative(text)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -59,6 +111,32 @@ def register(subparsers) -> argparse.ArgumentParser:
     frames.add_argument("--stride", type=_positive_int, default=1, help="process every n-th frame (default 1)")
     frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
     frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
+    defaults = ExposureSettings()
+    exposure = parser.add_argument_group("exposure measurement (definitions: docs/video.md, Exposure metrics)")
+    exposure.add_argument("--classes", type=lambda text: [c for c in text.split(",") if c.strip()],
+                          help="only these classes, names or ids, comma-separated (e.g. car,bottle or 2,39); in "
+                               "every output")
+    exposure.add_argument("--min-confidence", type=_fraction, default=None,
+                          help="confidence a detection needs to count (default: --thresh)")
+    exposure.add_argument("--min-size", type=_min_size, action="append", metavar="PX|SHARE%",
+                          help=f"smallest box that counts: pixels of its shorter side (default "
+                               f"{defaults.gates.min_side_px:g}) or a share of the frame area such as 0.5%% "
+                               f"(default {100 * defaults.gates.min_area_share:g}%%); may be given twice")
+    exposure.add_argument("--min-sharpness", type=_non_negative, default=defaults.gates.min_sharpness,
+                          help="variance of the Laplacian of the box below which a detection is too blurred to "
+                               "count (default %(default)g; 0: off)")
+    exposure.add_argument("--edge-margin", type=_edge_margin, default=defaults.gates.edge_margin, metavar="PX",
+                          help="a box closer than this to a frame border is cut off and does not count "
+                               "(default %(default)g; off: count it)")
+    exposure.add_argument("--max-gap", type=_seconds, default=defaults.max_gap,
+                          help="seconds of misses bridged inside one appearance (default %(default)g)")
+    exposure.add_argument("--min-duration", type=_seconds, default=defaults.min_duration,
+                          help="seconds an appearance must last to count, e.g. 0.5, 1 or 2 (default %(default)g)")
+    exposure.add_argument("--rate", type=_non_negative, default=None,
+                          help="price of a 30-second spot: adds media value = quality-adjusted seconds / 30 x "
+                               "rate (no value without it)")
+    exposure.add_argument("--truth", metavar="CSV",
+                          help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
     parser.set_defaults(func=run_video)
     return parser
 
@@ -73,18 +151,38 @@ def _detector_class():
 
 
 def _print_summary(analysis: VideoAnalysis) -> None:
-    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), "
-          f"{len(analysis.appearances)} appearances")
-    if analysis.report is not None:
-        for brand in analysis.report.brands:
-            print(f"  {brand.brand}: {brand.on_screen_seconds:.1f} s on screen "
-                  f"({100 * brand.runtime_share:.1f}% of the analysed time), {brand.appearances} appearance(s)")
-    else:   # no report asked for: the appearances per class, still worth a line each
-        counts = collections.Counter(a.class_name for a in analysis.appearances)
-        for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-            print(f"  {name}: {count} appearance(s) (--report for on-screen times)")
+    exposure = analysis.exposure
+    found = ("a single image: no durations" if exposure.single_frame else
+             f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
+    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), {found}")
+    for line in summary_lines(exposure):
+        print(line)
+    if analysis.truth is not None:
+        print(f"against {analysis.truth.source}:")
+        for line in truth_lines(analysis.truth):
+            print(line)
     for kind, path in analysis.outputs.items():
         print(f"wrote {kind}: {path}")
+
+
+def _settings(args: argparse.Namespace) -> ExposureSettings:
+    """The exposure settings the options ask for."""
+    settings = default_settings(args.thresh if args.min_confidence is None else args.min_confidence)
+    gates = dataclasses.replace(settings.gates, min_sharpness=args.min_sharpness, edge_margin=args.edge_margin)
+    for kind, value in args.min_size or ():
+        gates = dataclasses.replace(gates, **{"min_side_px" if kind == "px" else "min_area_share": value})
+    return dataclasses.replace(settings, gates=gates, max_gap=args.max_gap, min_duration=args.min_duration,
+                               rate=args.rate)
+
+
+def _warn_about_options(args: argparse.Namespace) -> None:
+    """Say what a new user would otherwise only notice afterwards."""
+    if not args.names and not args.data:
+        print(f"{PROG}: warning: no --names (or --data): classes are shown as numbers; give the model's class names "
+              f"(e.g. --names coco for a COCO model)", file=sys.stderr)
+    if not any((args.out, args.report, args.jsonl, args.csv, args.coco)):
+        print(f"{PROG}: warning: no output option (--report, --out, --jsonl, --csv, --coco): nothing will be "
+              f"written, only the summary printed", file=sys.stderr)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -101,9 +199,15 @@ def _analyze(args: argparse.Namespace) -> VideoAnalysis:
     with open_source(args.video, stride=args.stride, start=args.start, end=args.end) as source:
         options = dict(detector_options(args), thresh=detector_threshold(args.thresh))
         with _detector_class()(args.cfg, args.weights, **options) as detector:
+            try:
+                classes = resolve_classes(args.classes, detector.class_names)
+            except ValueError as error:
+                raise NamesError(f"--classes: {error}", path=args.names) from None
+            _warn_about_options(args)   # once the input and the model are known to load: errors stay one line
             return analyze_video(detector.detect_batch, source, detector.class_names, out=args.out,
                                  report=args.report, jsonl=args.jsonl, csv=args.csv, coco=args.coco,
-                                 batch_size=args.batch_size, thresh=args.thresh, progress=True)
+                                 batch_size=args.batch_size, thresh=args.thresh, progress=True,
+                                 settings=_settings(args), classes=classes, truth=args.truth)
 
 
 def run_video(args: argparse.Namespace) -> int:

@@ -14,3 +14,7 @@ class VideoOutputError(DarknetError, OSError):
 
 class TruncatedVideoWarning(UserWarning):
     """The video ended before the frame count its container announced: the frames it had were still processed."""
+
+
+class TruthFileError(DarknetError, ValueError):
+    """A ground-truth annotation file (``--truth``: brand, start, end per row) is missing or malformed."""

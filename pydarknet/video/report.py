@@ -1,28 +1,25 @@
-"""The product-placement report: per brand, how long, how often, how big and where it was on screen.
+"""The product-placement report folder: exposure per brand, the exposure log, thumbnails, timeline, HTML page.
 
-Definitions (the class names of any detector are "brands" here: logos, or a COCO model's bottle, cup, laptop):
+The numbers come from ``exposure.measure_exposure`` over the run's per-frame records (see that module for every
+definition, and docs/video.md); this module only streams the records in, keeps a thumbnail for each appearance
+while the frames are at hand, and writes the files:
 
-* **Sample period** = ``stride / fps``: each processed frame stands for that much time.
-* **On-screen time of an appearance** = last time - first time + one sample period, i.e. (last - first + 1
-  frames) x frame duration.  Frames inside a gap the tracker bridged (see ``tracking.py``) count as on screen: a
-  logo the detector missed for a frame or two did not leave the screen.
-* **On-screen time of a brand** = the length of the union of its appearances' intervals: two bottles on screen
-  at once count once.  **Share of runtime** divides it by the analysed runtime (the processed span).
-* **Share of frame area** = box area (clipped to the frame) / frame area, per detection; mean and max.
-* **Position**: a detection is *centre* when its box centre lies in the central third of the frame both
-  horizontally and vertically (the middle cell of a 3 x 3 grid), *edge* otherwise.  A brand's ``centre_share`` is
-  the fraction of its detections in the centre; its ``position`` is "centre" when that is at least half.
-* **Confidence**: mean, min and max over the brand's detections.
+* ``index.html`` (opens offline: inline CSS, relative links; ``report_html``)
+* ``summary.csv``: one row per brand (``BrandExposure.flat``)
+* ``appearances.csv``: the exposure log, one row per appearance (start, end, peak size, quality index, thumbnail)
+* ``rejected.csv``: every detection a gate rejected, with the gate, its measurement and the limit
+* ``truth.csv``: the comparison with an annotation, when one was given
+* ``settings.json``: the clip information and settings the numbers were measured with
+* ``timeline.png`` (one lane per brand) and ``thumbs/`` (each appearance's best frame, cropped around the box)
 
-The report folder holds ``index.html`` (opens offline: inline CSS, relative links), ``summary.csv`` (one row per
-brand), ``appearances.csv`` (one row per appearance), ``timeline.png`` (one lane per brand) and ``thumbs/``
-(the best-scoring frame of each appearance, cropped around the box, box drawn).  It is built in a temporary
-folder and renamed into place when complete.
+It is built in a temporary folder and renamed into place when complete.
 """
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass, fields
+import json
+import math
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -33,152 +30,199 @@ from ..detections import Detections
 from . import timeline
 from .atomic import AtomicFolder, PathLike, writing
 from .errors import VideoOutputError
-from .tracking import Appearance
+from .exposure import (
+    _EPS,
+    CENTRE_FRACTION,
+    ClipInfo,
+    ExposureAppearance,
+    ExposureReport,
+    ExposureSettings,
+    FrameRecord,
+    RejectedDetection,
+    frame_peaks,
+    measure_exposure,
+    records_from_appearances,
+    ungated,
+)
+from .exposure_truth import BrandTruthComparison, TruthEvaluation, TruthInterval, evaluate_truth
+from .labels import draw_detections
+from .report_html import render_index
+from .report_model import THUMBNAIL_SIDE, AppearanceSummary, BrandSummary, Report
 
-__all__ = ["AppearanceSummary", "BrandSummary", "Report", "ReportBuilder", "summarize", "CENTRE_FRACTION"]
+__all__ = ["AppearanceSummary", "BrandSummary", "Report", "ReportBuilder", "ThumbnailKeeper", "summarize",
+           "write_report", "CENTRE_FRACTION", "THUMBNAIL_SIDE"]
 
-CENTRE_FRACTION = 1 / 3          # width and height of the central cell, as a fraction of the frame's
-THUMBNAIL_SIDE = 240             # longest side of a thumbnail, pixels
 _THUMB_MARGIN = 0.35             # context around the box in a thumbnail, as a fraction of the box size
+_TRACKER_GAP_FRAMES = 5          # the tracker's default max_gap, for summarize()
 
 
-@dataclass(frozen=True)
-class AppearanceSummary:
-    track_id: int
-    brand: str
-    class_id: int
-    start: float                 # seconds: first frame's timestamp
-    end: float                   # seconds: last frame's timestamp + one sample period
-    duration: float              # on-screen seconds (end - start)
-    first_frame: int
-    last_frame: int
-    detections: int              # frames in which it was detected (<= frames spanned when gaps were bridged)
-    mean_area_share: float
-    max_area_share: float
-    centre_share: float
-    confidence_mean: float
-    confidence_min: float
-    confidence_max: float
-    thumbnail: str               # path relative to the report folder ("" when none was kept)
-
-
-@dataclass(frozen=True)
-class BrandSummary:
-    brand: str
-    class_id: int
-    on_screen_seconds: float
-    runtime_share: float
-    appearances: int
-    first_seen: float            # seconds: start of its first appearance
-    last_seen: float             # seconds: timestamp of its last detection
-    longest_appearance: float    # seconds
-    longest_track_id: int
-    mean_area_share: float
-    max_area_share: float
-    centre_share: float
-    position: str                # "centre" or "edge"
-    confidence_mean: float
-    confidence_min: float
-    confidence_max: float
-    detections: int
-
-
-@dataclass(frozen=True)
-class Report:
-    path: Path
-    source: str
-    frame_size: Tuple[int, int]
-    sample_period: float
-    start: float                 # timestamp of the first processed frame
-    runtime: float               # analysed seconds
-    frames_processed: int
-    truncated: bool
-    brands: Tuple[BrandSummary, ...]
-    appearances: Tuple[AppearanceSummary, ...]
-
-
-def _area_shares(boxes: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
-    w, h = frame_size
-    clipped = np.clip(boxes, 0, [w, h, w, h])
-    return np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), axis=1) / float(w * h)
-
-
-def _in_centre(boxes: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
-    size = np.asarray(frame_size, np.float64)
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2 / size
-    low, high = 0.5 - CENTRE_FRACTION / 2, 0.5 + CENTRE_FRACTION / 2
-    return np.all((centres >= low) & (centres <= high), axis=1)
-
-
-def _union_length(intervals: Iterable[Tuple[float, float]]) -> float:
-    total, covered_to = 0.0, -np.inf
-    for start, end in sorted(intervals):
-        if end > covered_to:
-            total += end - max(start, covered_to)
-            covered_to = end
-    return total
-
-
-def summarize(appearances: Sequence[Appearance], frame_size: Tuple[int, int], sample_period: float,
-              runtime: float, thumbnails: Optional[Dict[int, str]] = None, end_time: Optional[float] = None
+def summarize(appearances: Sequence, frame_size: Tuple[int, int], sample_period: float, runtime: float,
+              thumbnails: Optional[Dict[int, str]] = None, end_time: Optional[float] = None
               ) -> Tuple[List[BrandSummary], List[AppearanceSummary]]:
-    """Per-brand and per-appearance figures (see the module docstring); brands by on-screen time, longest first.
+    """Brands and appearances measured from tracker ``Appearance``s alone (the detections they hold, no gate but
+    confidence 0, gaps up to the tracker's bridged, no minimum duration); ``runtime_share`` is over ``runtime``.
 
-    An appearance lasts until one sample period after its last detection, but not past ``end_time`` (the end of
-    the analysed range or of the video: with a stride, the last sample's period can reach beyond it)."""
-    thumbnails = thumbnails or {}
-    rows = []
-    for a in sorted(appearances, key=lambda a: (a.first_time, a.track_id)):
-        shares = _area_shares(a.boxes, frame_size)
-        end = a.last_time + sample_period if end_time is None else min(a.last_time + sample_period, end_time)
-        rows.append(AppearanceSummary(
-            a.track_id, a.class_name, a.class_id, a.first_time, end, end - a.first_time, a.first_frame,
-            a.last_frame, len(a),
-            float(shares.mean()), float(shares.max()), float(_in_centre(a.boxes, frame_size).mean()),
-            float(a.confidences.mean()), float(a.confidences.min()), float(a.confidences.max()),
-            thumbnails.get(a.track_id, "")))
-
-    brands = []
-    for name in sorted({a.class_name for a in appearances}):
-        mine = [a for a in appearances if a.class_name == name]
-        boxes = np.concatenate([a.boxes for a in mine])
-        confidences = np.concatenate([a.confidences for a in mine])
-        shares = _area_shares(boxes, frame_size)
-        centre_share = float(_in_centre(boxes, frame_size).mean())
-        spans = [(r.start, r.end) for r in rows if r.brand == name]
-        on_screen = _union_length(spans)
-        longest = max((r for r in rows if r.brand == name), key=lambda r: r.duration)
-        brands.append(BrandSummary(
-            name, mine[0].class_id, on_screen, on_screen / runtime if runtime > 0 else 0.0, len(mine),
-            min(a.first_time for a in mine), max(a.last_time for a in mine), longest.duration, longest.track_id,
-            float(shares.mean()), float(shares.max()), centre_share, "centre" if centre_share >= 0.5 else "edge",
-            float(confidences.mean()), float(confidences.min()), float(confidences.max()), len(confidences)))
-    brands.sort(key=lambda b: (-b.on_screen_seconds, b.brand))
-    return brands, rows
+    Kept for callers of the earlier report; a video run measures from its per-frame records instead."""
+    detected = sorted({(int(f), float(t)) for a in appearances for f, t in zip(a.frames, a.timestamps)})
+    names: Dict[int, str] = {a.class_id: a.class_name for a in appearances}
+    class_names = tuple(names.get(i, str(i)) for i in range(max(names, default=-1) + 1))
+    clip = ClipInfo(1 / sample_period, frame_size, class_names, end_time=end_time)
+    settings = replace(ungated(ExposureSettings()), min_duration=0.0,
+                       max_gap=_TRACKER_GAP_FRAMES * sample_period)
+    settings = replace(settings, gates=replace(settings.gates, min_confidence=0.0))
+    records = records_from_appearances(appearances, [f for f, _ in detected], [t for _, t in detected])
+    report = measure_exposure(records, clip, settings)
+    brands = [replace(b, runtime_share=b.clear_seconds / runtime if runtime > 0 else 0.0) for b in report.brands]
+    return brands, list(report.appearances)
 
 
-def _write_csv(path: Path, records: Sequence, record_type) -> None:
-    names = [f.name for f in fields(record_type)]
+def _thumbnail(frame: np.ndarray, box: np.ndarray, class_id: int, class_names: Sequence[str]) -> np.ndarray:
+    """The frame cropped around ``box`` with some context, box and label drawn, longest side THUMBNAIL_SIDE."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = np.asarray(box, np.float64)
+    mx, my = (x2 - x1) * _THUMB_MARGIN + 8, (y2 - y1) * _THUMB_MARGIN + 8
+    left, top = int(max(0, math.floor(x1 - mx))), int(max(0, math.floor(y1 - my)))
+    right, bottom = int(min(w, math.ceil(x2 + mx))), int(min(h, math.ceil(y2 + my)))
+    crop = np.ascontiguousarray(frame[top:bottom, left:right])
+    scale = THUMBNAIL_SIDE / max(crop.shape[:2])
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    moved = (np.asarray(box, np.float32) - np.float32([left, top, left, top])) * scale
+    local = Detections(moved[None], [1.0], [class_id], class_names, crop.shape[1::-1])
+    return draw_detections(crop, local, copy=False, confidence=False)
+
+
+class ThumbnailKeeper:
+    """Keeps, while a video streams, the crop of the frame ``measure_exposure`` will name as each appearance's
+    best (``ExposureAppearance.best_frame``), without keeping frames: per brand, the best crop of the current run
+    of qualifying frames (the same gap rule as the appearances), JPEG-encoded.  Runs shorter than
+    ``min_duration`` are forgotten when they end."""
+
+    def __init__(self, clip: ClipInfo, settings: ExposureSettings):
+        self.clip = clip
+        self.settings = settings
+        self._open: Dict[int, dict] = {}                     # class id -> the run in progress
+        self._kept: Dict[Tuple[int, int], bytes] = {}        # (class id, first frame) -> JPEG
+
+    def add(self, record: FrameRecord, frame: Optional[np.ndarray]) -> None:
+        period = self.clip.sample_period
+        for class_id, (score, box) in frame_peaks(record, self.clip, self.settings).items():
+            run = self._open.get(class_id)
+            if run is not None and record.timestamp - (run["last"] + period) > self.settings.max_gap + _EPS:
+                self._close(class_id)
+                run = None
+            if run is None:
+                run = self._open[class_id] = {"first_frame": record.index, "first": record.timestamp,
+                                              "score": -1.0, "jpeg": None}
+            run["last"] = record.timestamp
+            if score > run["score"]:
+                run["score"] = score
+                run["jpeg"] = None if frame is None else _encode(
+                    _thumbnail(frame, box, class_id, self.clip.class_names))
+
+    def _close(self, class_id: int) -> None:
+        run = self._open.pop(class_id)
+        if run["jpeg"] is not None and run["last"] + self.clip.sample_period - run["first"] >= \
+                self.settings.min_duration - _EPS:
+            self._kept[(class_id, run["first_frame"])] = run["jpeg"]
+
+    def finish(self) -> Dict[Tuple[int, int], bytes]:
+        """(class id, first frame of the appearance) -> JPEG bytes (runs cut at the end of the video are kept:
+        ``measure_exposure`` decides which of them are appearances)."""
+        for class_id, run in self._open.items():
+            if run["jpeg"] is not None:
+                self._kept[(class_id, run["first_frame"])] = run["jpeg"]
+        self._open = {}
+        return self._kept
+
+
+def _encode(image: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise VideoOutputError("OpenCV could not encode a thumbnail")
+    return encoded.tobytes()
+
+
+def _round(value):
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _write_rows(path: Path, rows: Iterable[Dict], header: Sequence[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
+        writer = csv.DictWriter(stream, fieldnames=list(header))
         writer.writeheader()
-        for record in records:
-            writer.writerow({k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(record).items()})
+        for row in rows:
+            writer.writerow({k: _round(v) for k, v in row.items()})
+
+
+def _log_row(a: ExposureAppearance) -> Dict:
+    row = {f.name: getattr(a, f.name) for f in fields(a) if f.name != "best_box"}
+    row.update(zip(("best_x1", "best_y1", "best_x2", "best_y2"), (round(v, 2) for v in a.best_box)))
+    return row
+
+
+def write_report(folder: Path, report: Report) -> None:
+    """Write every file of ``report`` but the thumbnails into ``folder`` (which exists)."""
+    exposure = report.exposure
+    brand_rows = [b.flat() for b in exposure.brands]
+    brand_header = list(brand_rows[0]) if brand_rows else list(_empty_brand_header())
+    log_rows = [_log_row(a) for a in report.appearances]
+    log_header = [f.name for f in fields(ExposureAppearance) if f.name != "best_box"] + \
+        ["best_x1", "best_y1", "best_x2", "best_y2"]
+    files = [
+        ("summary.csv", lambda f: _write_rows(f, brand_rows, brand_header)),
+        ("appearances.csv", lambda f: _write_rows(f, log_rows, log_header)),
+        ("rejected.csv", lambda f: _write_rows(f, (asdict(r) for r in exposure.rejected),
+                                               [x.name for x in fields(RejectedDetection)])),
+        ("settings.json", lambda f: f.write_text(json.dumps(
+            {"clip": exposure.clip.to_dict(), "settings": exposure.settings.to_dict()}, indent=1) + "\n",
+            encoding="utf-8")),
+        ("timeline.png", lambda f: timeline.plot_timeline(f, report)),
+        ("index.html", lambda f: f.write_text(render_index(report, report.title), encoding="utf-8"))]
+    if report.truth is not None:
+        files.insert(3, ("truth.csv", lambda f: _write_rows(f, (asdict(b) for b in report.truth.brands),
+                                                            [x.name for x in fields(BrandTruthComparison)])))
+    for name, write in files:
+        with writing(report.path, f"cannot write {name}"):
+            write(folder / name)
+
+
+def _empty_brand_header() -> List[str]:
+    from .exposure import GATES, BrandExposure
+
+    names = [f.name for f in fields(BrandExposure) if f.name not in ("size_band_seconds", "heatmap_seconds",
+                                                                      "rejected")]
+    names += [f"size_band_{x}_seconds" for x in ("lt2.5", "2.5to5", "5to10", "ge10")]
+    names += [f"heat_{r}_{c}_seconds" for r in ("top", "middle", "bottom") for c in ("left", "centre", "right")]
+    return names + [f"rejected_{gate}" for gate in GATES]
 
 
 class ReportBuilder:
     """Collects what the report needs while a video runs, then writes the report folder in one go.
 
-    Call ``add(result, track_ids)`` for every processed frame (it keeps a small crop of the best frame of each
-    open track: the frames themselves are not kept), ``add_appearances`` with the tracker's closed appearances
-    as they come (their thumbnails are written then), and ``finish`` at the end.  The output folder is created
-    (as a temporary sibling) at once, so an unwritable location fails before any video is processed.
+    Call ``add(result)`` for every processed frame (a ``FrameResult`` with *all* the network's detections and,
+    for thumbnails and the sharpness gate, the frame) or ``add_record(record, frame)``, then ``finish()``.  The
+    output folder is created (as a temporary sibling) at once, so an unwritable location fails before any video
+    is processed.  ``settings`` default to ``ExposureSettings()``; ``truth`` (annotated intervals) adds the
+    comparison.
     """
 
     def __init__(self, path: PathLike, frame_size: Tuple[int, int], sample_period: float,
-                 source_name: str = "", title: str = "Product placement report", end_time: Optional[float] = None):
+                 source_name: str = "", title: str = "Product placement report", end_time: Optional[float] = None,
+                 *, class_names: Sequence[str] = (), settings: Optional[ExposureSettings] = None,
+                 fps: Optional[float] = None, stride: int = 1, truth: Optional[Sequence[TruthInterval]] = None,
+                 truth_source: str = ""):
         if sample_period <= 0:
             raise ValueError("sample_period must be > 0 (stride / fps)")
+        if fps is None:
+            fps, stride = 1.0 / sample_period, 1
+        self.clip = ClipInfo(fps, frame_size, tuple(class_names), stride, end_time, source_name)
+        self.settings = settings if settings is not None else ExposureSettings()
+        self.title = title
+        self.truth = truth
+        self.truth_source = truth_source
+        self.records: List[FrameRecord] = []
+        self._thumbnails = ThumbnailKeeper(self.clip, self.settings)
         self._folder = AtomicFolder(path)
         self.path = self._folder.path
         try:
@@ -187,80 +231,45 @@ class ReportBuilder:
         except BaseException:
             self._folder.abort()
             raise
-        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
-        self.sample_period = float(sample_period)
-        self.end_time = end_time     # seconds: where the analysed range (or the video) ends, when known
-        self.source_name = source_name
-        self.title = title
-        self._first_time: Optional[float] = None
-        self._last_time: Optional[float] = None
-        self._frames = 0
-        self._best: Dict[int, Tuple[float, np.ndarray]] = {}   # open track id -> (confidence, thumbnail)
-        self._thumbnails: Dict[int, str] = {}                  # closed track id -> relative path
-        self._appearances: List[Appearance] = []
-
-    def add(self, result, track_ids: Sequence[int]) -> None:
-        if self._first_time is None:
-            self._first_time = result.timestamp
-        self._last_time = result.timestamp
-        self._frames += 1
-        if result.frame is None:
-            return
-        for i, track_id in enumerate(track_ids):
-            track_id = int(track_id)
-            confidence = float(result.detections.confidence[i])
-            if track_id >= 0 and confidence > self._best.get(track_id, (-1.0, None))[0]:
-                self._best[track_id] = (confidence, _thumbnail(result.frame, result.detections[i:i + 1], track_id))
-
-    def add_appearances(self, appearances: Iterable[Appearance]) -> None:
-        for appearance in appearances:
-            self._appearances.append(appearance)
-            best = self._best.pop(appearance.track_id, None)
-            if best is not None:
-                relative = f"thumbs/track_{appearance.track_id:06d}.jpg"
-                # encoded in memory and written by Python: cv2.imwrite does not always notice a failed write
-                ok, encoded = cv2.imencode(".jpg", best[1], [cv2.IMWRITE_JPEG_QUALITY, 85])
-                if not ok:
-                    raise VideoOutputError(f"OpenCV could not encode the thumbnail {relative}", path=self.path)
-                with writing(self.path, f"cannot write the thumbnail {relative}"):
-                    (self._folder.temp_path / relative).write_bytes(encoded.tobytes())
-                self._thumbnails[appearance.track_id] = relative
 
     @property
-    def runtime(self) -> float:
-        if self._first_time is None:
-            return 0.0
-        return self._last_time + self.sample_period - self._first_time if self._cap is None else \
-            min(self._last_time + self.sample_period, self._cap) - self._first_time
+    def frame_size(self) -> Tuple[int, int]:
+        return self.clip.frame_size
 
     @property
-    def _cap(self) -> Optional[float]:
-        """``end_time``, unless frames came after it (a variable frame rate file announcing too few frames)."""
-        if self.end_time is None or self._last_time is None or self.end_time <= self._last_time:
-            return None
-        return self.end_time
+    def sample_period(self) -> float:
+        return self.clip.sample_period
 
-    def finish(self, appearances: Iterable[Appearance] = (), truncated: bool = False, commit: bool = True
+    def add(self, result, track_ids=None) -> None:
+        """One processed frame (``track_ids`` is accepted for the earlier signature and not used)."""
+        self.add_record(FrameRecord.from_detections(result.index, result.timestamp, result.detections, result.frame),
+                        result.frame)
+
+    def add_record(self, record: FrameRecord, frame: Optional[np.ndarray] = None) -> None:
+        self.records.append(record)
+        self._thumbnails.add(record, frame)
+
+    def finish(self, truncated: bool = False, commit: bool = True, exposure: Optional[ExposureReport] = None
                ) -> Report:
-        """Add the last appearances, write every file and move the folder into place (with ``commit=False``,
-        leave that to ``commit()``: a caller with several outputs commits them once all are complete)."""
-        from .report_html import render_index  # imported here: report_html imports this module
-
+        """Measure (unless ``exposure`` was measured from the same records already), write every file and move
+        the folder into place (with ``commit=False``, leave that to ``commit()``: a caller with several outputs
+        commits them once all are complete)."""
         try:
-            self.add_appearances(appearances)
-            brands, rows = summarize(self._appearances, self.frame_size, self.sample_period, self.runtime,
-                                     self._thumbnails, self._cap)
-            report = Report(self.path, self.source_name, self.frame_size, self.sample_period,
-                            self._first_time or 0.0, self.runtime, self._frames, truncated, tuple(brands),
-                            tuple(rows))
+            exposure = exposure if exposure is not None else measure_exposure(self.records, self.clip, self.settings)
+            kept = self._thumbnails.finish()
             folder = self._folder.temp_path
-            for name, write in (
-                    ("summary.csv", lambda f: _write_csv(f, brands, BrandSummary)),
-                    ("appearances.csv", lambda f: _write_csv(f, rows, AppearanceSummary)),
-                    ("timeline.png", lambda f: timeline.plot_timeline(f, report)),
-                    ("index.html", lambda f: f.write_text(render_index(report, self.title), encoding="utf-8"))):
-                with writing(self.path, f"cannot write {name}"):
-                    write(folder / name)
+            appearances = []
+            for a in exposure.appearances:
+                jpeg = kept.get((a.class_id, a.first_frame))
+                if jpeg is not None:
+                    relative = f"thumbs/appearance_{a.id:04d}.jpg"
+                    with writing(self.path, f"cannot write the thumbnail {relative}"):
+                        (folder / relative).write_bytes(jpeg)
+                    a = replace(a, thumbnail=relative)
+                appearances.append(a)
+            truth = None if self.truth is None else evaluate_truth(exposure, self.truth, self.truth_source)
+            report = Report(self.path, self.title, truncated, exposure, tuple(appearances), truth)
+            write_report(folder, report)
         except BaseException:
             self.abort()
             raise
@@ -277,17 +286,10 @@ class ReportBuilder:
         self._folder.abort()
 
 
-def _thumbnail(frame: np.ndarray, detection: Detections, track_id: int) -> np.ndarray:
-    """The frame cropped around the detection's box with some context, box drawn, longest side THUMBNAIL_SIDE."""
-    h, w = frame.shape[:2]
-    x1, y1, x2, y2 = detection.xyxy[0].astype(np.float64)
-    mx, my = (x2 - x1) * _THUMB_MARGIN + 8, (y2 - y1) * _THUMB_MARGIN + 8
-    left, top = int(max(0, np.floor(x1 - mx))), int(max(0, np.floor(y1 - my)))
-    right, bottom = int(min(w, np.ceil(x2 + mx))), int(min(h, np.ceil(y2 + my)))
-    crop = np.ascontiguousarray(frame[top:bottom, left:right])
-    scale = THUMBNAIL_SIDE / max(crop.shape[:2])
-    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    moved = (detection.xyxy - np.float32([left, top, left, top])) * scale
-    local = Detections(moved, detection.confidence, detection.class_id, detection.class_names, crop.shape[1::-1])
-    return local.draw(crop, copy=False, track_ids=[track_id])
+def measure_only(records: Sequence[FrameRecord], clip: ClipInfo, settings: ExposureSettings, title: str = "",
+                 truncated: bool = False, truth: Optional[Sequence[TruthInterval]] = None,
+                 truth_source: str = "") -> Report:
+    """A ``Report`` that is not written (no folder, no thumbnails): what a run without ``--report`` prints."""
+    exposure = measure_exposure(records, clip, settings)
+    evaluation: Optional[TruthEvaluation] = None if truth is None else evaluate_truth(exposure, truth, truth_source)
+    return Report(None, title, truncated, exposure, exposure.appearances, evaluation)

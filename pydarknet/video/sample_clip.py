@@ -9,9 +9,17 @@ where ``marks`` lists ``(brand_id, (centre_x, centre_y), size)``.  ``default_mar
 brands (``pydarknet.synthetic.BrandSet`` pasted by ``synthetic.compose``) when that module is present, otherwise
 ``SimpleMarks`` (flat coloured badges).
 
+Placements can be blurred (``blur``: a Gaussian of that sigma over the mark, which the sharpness gate should
+reject), partly occluded (``occlusion``: a grey bar hides that share of the mark's width, on its right; the true
+box is the visible part), grow or shrink (``size``/``size_end``: the size gates), leave the frame (the edge gate)
+and share the screen with others (clutter).  ``ClipTruth.exposure`` applies the exposure definitions of
+``pydarknet.video.exposure`` to the exact per-frame truth (its own, independent implementation), so a measured
+report can be checked against what it should say.
+
 ``GroundTruthDetector`` stands in for a network when testing the video tools: every frame carries its index as
 a strip of black/white blocks (``stamp_index=True``), which it reads back to return that frame's true boxes,
-optionally jittered and with chosen detections dropped.
+optionally jittered, with chosen detections dropped, or with every detection dropped in a random share of the
+frames (``drop_rate``: flicker, a detector missing a logo now and then).
 """
 from __future__ import annotations
 
@@ -52,6 +60,8 @@ class ScheduledPlacement:
     size: float
     center_end: Optional[Point] = None
     size_end: Optional[float] = None
+    blur: float = 0.0        # Gaussian sigma (pixels) over the mark: a blurred, illegible logo
+    occlusion: float = 0.0   # share of the mark's width hidden behind a grey bar on its right (0 <= x < 1)
 
     def at(self, time: float) -> Tuple[Point, float]:
         """Centre and size at ``time`` seconds."""
@@ -68,6 +78,7 @@ class PlacementTruth:
     brand: str
     frames: np.ndarray   # (K,) frame indices where the mark is on screen, consecutive
     boxes: np.ndarray    # (K, 4) xyxy box of the mark's visible pixels in each of those frames
+    blurred: bool = False
 
     @property
     def first_frame(self) -> int:
@@ -99,14 +110,57 @@ class ClipTruth:
 
     def on_screen_seconds(self, brand: str) -> float:
         """Seconds in which at least one mark of ``brand`` is visible (overlapping placements count once)."""
-        frames: Set[int] = set()
-        for placement in self.placements:
-            if placement.brand == brand:
-                frames.update(placement.frames.tolist())
-        return len(frames) / self.fps
+        return len(self._frames(brand)) / self.fps
 
     def appearance_count(self, brand: str) -> int:
-        return sum(placement.brand == brand for placement in self.placements)
+        """Runs of consecutive frames with ``brand`` on screen (overlapping or abutting placements count once)."""
+        return len(_frame_runs(sorted(self._frames(brand)), 1))
+
+    def _frames(self, brand: str, gates=None) -> Set[int]:
+        """Frames with a mark of ``brand`` on screen; with ``gates`` (``exposure.Gates``), only where its true
+        box passes the size and edge gates and, when the sharpness gate is on, it is not blurred."""
+        frames: Set[int] = set()
+        w, h = self.size
+        for placement in self.placements:
+            if placement.brand != brand or (gates is not None and gates.min_sharpness > 0 and placement.blurred):
+                continue
+            for frame, (x1, y1, x2, y2) in zip(placement.frames.tolist(), placement.boxes.tolist()):
+                if gates is not None:
+                    side, area = min(x2 - x1, y2 - y1), (x2 - x1) * (y2 - y1) / (w * h)
+                    clear = min(x1, y1, w - x2, h - y2)
+                    if side < gates.min_side_px or area < gates.min_area_share or (
+                            gates.edge_margin is not None and clear < gates.edge_margin):
+                        continue
+                frames.add(frame)
+        return frames
+
+    def exposure(self, brand: str, gates=None, max_gap: float = 0.0, min_duration: float = 0.0
+                 ) -> List[Tuple[float, float]]:
+        """The true appearances (start, end seconds) of ``brand`` under the exposure definitions: runs of frames
+        passing ``gates`` (None: every frame on screen) joined across gaps of <= ``max_gap`` seconds, kept when
+        they last >= ``min_duration`` seconds.  Their total length is the true clear seconds."""
+        gap_frames = int(math.floor(max_gap * self.fps + 1e-6))
+        runs = _frame_runs(sorted(self._frames(brand, gates)), gap_frames + 1)
+        spans = [(first / self.fps, (last + 1) / self.fps) for first, last in runs]
+        return [(a, b) for a, b in spans if b - a >= min_duration - 1e-9]
+
+    def truth_intervals(self, gates=None, max_gap: float = 0.0, min_duration: float = 0.0):
+        """``exposure`` of every brand as ``exposure_truth.TruthInterval`` rows (for a ``--truth`` file)."""
+        from .exposure_truth import TruthInterval
+
+        return [TruthInterval(name, a, b) for name in self.names
+                for a, b in self.exposure(name, gates, max_gap, min_duration)]
+
+
+def _frame_runs(frames: Sequence[int], max_step: int) -> List[Tuple[int, int]]:
+    """(first, last) of the runs of sorted ``frames`` whose consecutive members differ by <= ``max_step``."""
+    runs: List[Tuple[int, int]] = []
+    for frame in frames:
+        if runs and frame - runs[-1][1] <= max_step:
+            runs[-1] = (runs[-1][0], frame)
+        else:
+            runs.append((frame, frame))
+    return runs
 
 
 class SimpleMarks:
@@ -205,9 +259,31 @@ def _frames_on_screen(placement: ScheduledPlacement, fps: float, frame_count: in
                        min(frame_count, math.ceil(placement.end * fps - 1e-9)))
     if not len(frames):
         raise ValueError(f"{placement} covers no frame of the clip")
+    if not 0 <= placement.occlusion < 1 or placement.blur < 0:
+        raise ValueError(f"{placement}: need 0 <= occlusion < 1 and blur >= 0")
     if min(placement.size, placement.size_end or placement.size) < 4:
         raise ValueError(f"{placement} is smaller than 4 pixels")
     return frames
+
+
+_OCCLUDER_GREY = (128, 128, 128)
+
+
+def _obscure(image: np.ndarray, box: np.ndarray, placement: ScheduledPlacement) -> np.ndarray:
+    """Blur and/or occlude a painted mark in place as its placement asks; returns the box of what stays visible."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if placement.blur > 0:
+        reach = int(math.ceil(3 * placement.blur))
+        h, w = image.shape[:2]
+        top, bottom = max(0, int(y1) - reach), min(h, int(math.ceil(y2)) + reach)
+        left, right = max(0, int(x1) - reach), min(w, int(math.ceil(x2)) + reach)
+        image[top:bottom, left:right] = cv2.GaussianBlur(image[top:bottom, left:right], (0, 0), placement.blur)
+    if placement.occlusion > 0:
+        cut = int(round(x2 - placement.occlusion * (x2 - x1)))
+        cv2.rectangle(image, (cut, max(0, int(y1) - 3)), (int(math.ceil(x2)) + 3, int(math.ceil(y2)) + 3),
+                      _OCCLUDER_GREY, -1)
+        x2 = float(cut)
+    return np.array([x1, y1, x2, y2], np.float64)
 
 
 def make_clip(path: PathLike, placements_schedule: Sequence[ScheduledPlacement],
@@ -233,12 +309,13 @@ def make_clip(path: PathLike, placements_schedule: Sequence[ScheduledPlacement],
             if len(visible) != len(active):
                 raise ValueError(f"frame {index}: a placement is not visible (off the frame, or hidden behind another)")
             for n, box in zip(active, visible):
-                boxes[n].append(box)
+                boxes[n].append(_obscure(image, box, placements_schedule[n]))
             if stamp_index:
                 _stamp(image, index)
             writer.write(image)
     names = tuple(marks.names)
-    truths = tuple(PlacementTruth(p.brand, names[p.brand], frames, np.array(b, np.float64).reshape(-1, 4))
+    truths = tuple(PlacementTruth(p.brand, names[p.brand], frames, np.array(b, np.float64).reshape(-1, 4),
+                                  p.blur > 0)
                    for p, frames, b in zip(placements_schedule, on_screen, boxes))
     return ClipTruth(os.fspath(path), float(fps), (w, h), frame_count, names, truths, stamp_index)
 
@@ -249,11 +326,14 @@ class GroundTruthDetector:
     It reads each frame's stamp to know which frame it was given (so it checks the pipeline's bookkeeping
     rather than trusting it), then returns the true boxes moved by up to ``jitter`` pixels, with confidences
     drawn from ``confidence``.  ``drop`` lists (placement number, frame index) pairs to leave undetected,
-    simulating a network that misses a frame.  ``calls`` records the size of every batch it was given.
+    simulating a network that misses a frame; ``drop_rate`` drops every detection of that share of the frames,
+    chosen at random (``seed``) and listed in ``dropped_frames``.  ``calls`` records the size of every batch it
+    was given.
     """
 
     def __init__(self, truth: ClipTruth, jitter: float = 0.0, drop: Iterable[Tuple[int, int]] = (),
-                 confidence: Tuple[float, float] = (0.6, 0.95), batch_size: int = 4, seed: int = 0):
+                 confidence: Tuple[float, float] = (0.6, 0.95), batch_size: int = 4, seed: int = 0,
+                 drop_rate: float = 0.0):
         if not truth.stamped:
             raise ValueError("GroundTruthDetector needs a clip made with make_clip(..., stamp_index=True)")
         self.truth = truth
@@ -266,6 +346,12 @@ class GroundTruthDetector:
         self.calls: List[int] = []
         self.frames_seen: List[int] = []
         self._rng = np.random.default_rng(seed)
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        # drawn once, from the frame count: which frames lose their detections does not depend on batching
+        count = int(round(drop_rate * truth.frame_count))
+        chosen = np.random.default_rng([seed, 1]).permutation(truth.frame_count)[:count]
+        self.dropped_frames: Set[int] = set(chosen.tolist())
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> List[Detections]:
         self.calls.append(len(images))
@@ -274,7 +360,8 @@ class GroundTruthDetector:
     def _detect(self, image: np.ndarray) -> Detections:
         index = read_frame_stamp(image)
         self.frames_seen.append(index)
-        found = [(brand, box) for number, brand, box in self.truth.boxes_at(index) if (number, index) not in self.drop]
+        found = [(brand, box) for number, brand, box in self.truth.boxes_at(index)
+                 if (number, index) not in self.drop and index not in self.dropped_frames]
         size = (image.shape[1], image.shape[0])
         if not found:
             return Detections.empty(self.class_names, size)

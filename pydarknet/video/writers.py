@@ -236,8 +236,10 @@ class AnnotatedVideoWriter(_Sink):
     def add(self, result, track_ids: Optional[Sequence[int]] = None) -> None:
         if result.frame is None:
             raise ValueError("AnnotatedVideoWriter needs the frames: run detect_video with keep_frames=True")
+        from .labels import draw_detections  # labels kept inside the frame and apart
+
         ids = None if track_ids is None else [int(t) if t >= 0 else "?" for t in track_ids]
-        self._video.write(result.detections.draw(result.frame, track_ids=ids))
+        self._video.write(draw_detections(result.frame, result.detections, track_ids=ids))
 
     def finish(self) -> None:
         self._video.finish()
