@@ -7,6 +7,7 @@
  *   fread()                                 -> counted, so a truncated weights file is caught
  *   srand()                                 -> frozen while a seeded network is parsed
  *   malloc/calloc/realloc/free/fopen/fclose -> recorded while a load may still fail, freed if it does
+ *   fopen(), fopen_s() (Windows)            -> a UTF-8 path opened as UTF-16 (_wfopen), not in the ANSI code page
  *   printf/fprintf/puts/fwrite/perror/...   -> captured per thread while a load runs
  *   train_network*()                        -> a stop request saves weights after the iteration (pdn_train_hooks.c)
  *
@@ -50,6 +51,9 @@ void *pdn_hook_realloc(void *ptr, size_t size);
 void pdn_hook_free(void *ptr);
 FILE *pdn_hook_fopen(const char *path, const char *mode);
 int pdn_hook_fclose(FILE *stream);
+#if defined(_WIN32)
+int pdn_hook_fopen_s(FILE **stream, const char *path, const char *mode);   /* stb_image's, under MSVC */
+#endif
 
 int pdn_hook_printf(const char *fmt, ...);
 int pdn_hook_fprintf(FILE *stream, const char *fmt, ...);
@@ -106,6 +110,10 @@ void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, c
 #define free(...) pdn_hook_free(__VA_ARGS__)
 #define fopen(...) pdn_hook_fopen(__VA_ARGS__)
 #define fclose(...) pdn_hook_fclose(__VA_ARGS__)
+#if defined(_WIN32)
+#undef fopen_s
+#define fopen_s(...) pdn_hook_fopen_s(__VA_ARGS__)
+#endif
 #define printf(...) pdn_hook_printf(__VA_ARGS__)
 #define fprintf(...) pdn_hook_fprintf(__VA_ARGS__)
 #define vprintf(...) pdn_hook_vprintf(__VA_ARGS__)
