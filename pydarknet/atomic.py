@@ -16,6 +16,10 @@ owner is gone (no PID reuse or host-name guessing; flock works across containers
 locks, across machines).  Where locks are not available (Windows, a file system without them) nothing is ever
 removed.  ``.<name>.old-*`` folders (an earlier report kept after a failed swap) are the user's data and are
 never removed.
+
+On Windows a file that another program holds open (a report in a viewer, a video in a player; an antivirus scanner
+or the search indexer looking at a new file for a moment) cannot be replaced or renamed: ``replace`` retries such
+refusals for a moment, then raises ``FileInUseError`` naming the file.
 """
 from __future__ import annotations
 
@@ -44,6 +48,38 @@ _RANDOM = "[a-z0-9_]{8}"   # tempfile's names: 8 characters of this alphabet
 _TEMPORARY = re.compile(rf"\..*(?:\.{_RANDOM}\.partial.*|\.partial-{_RANDOM})", re.DOTALL)
 _listed: Dict[str, List[str]] = {}
 _listed_lock = threading.Lock()
+
+# Windows' answers to renaming onto (or renaming) a file that is open without FILE_SHARE_DELETE, which is how
+# nearly every program opens files, Python included: ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION,
+# ERROR_LOCK_VIOLATION (all PermissionError in Python).  A scanner's look lasts milliseconds; a viewer's, forever.
+_FILE_IN_USE_WINERRORS = frozenset({5, 32, 33})
+REPLACE_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)   # seconds; 1.58 s in all before giving up
+_rename = os.replace   # what ``replace`` calls and waits with (tests substitute them)
+_sleep = time.sleep
+
+
+class FileInUseError(PermissionError):
+    """Windows would not replace or rename a file: another program has it open (or it is read-only)."""
+
+
+def replace(src: PathLike, dst: PathLike, in_use: Optional[PathLike] = None) -> None:
+    """``os.replace(src, dst)``, retried for a moment where Windows refuses because a file is open elsewhere;
+    then ``FileInUseError`` naming ``in_use`` (the file that is open: ``dst`` unless said otherwise).  Any other
+    error (and every error off Windows, where an open file never stops a rename) is raised at once."""
+    for delay in (*REPLACE_RETRY_DELAYS, None):
+        try:
+            _rename(src, dst)
+            return
+        except PermissionError as exc:
+            if getattr(exc, "winerror", None) not in _FILE_IN_USE_WINERRORS:
+                raise
+            if delay is None:
+                busy = os.fspath(dst if in_use is None else in_use)
+                what = f"{busy} (or a file in it)" if os.path.isdir(busy) else busy
+                raise FileInUseError(
+                    exc.errno, f"{what} is open in another program (or read-only): Windows cannot replace a file "
+                    "that is in use; close it there and try again", busy) from exc
+            _sleep(delay)
 
 
 def _lock(fd: int) -> bool:
@@ -180,7 +216,7 @@ class AtomicFile:
             return
         try:
             os.chmod(self.temp_path, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
-            os.replace(self.temp_path, self.path)
+            replace(self.temp_path, self.path)
         except OSError as exc:
             self.abort()
             raise self.error(f"cannot move the finished file into place: {exc.strerror or exc}",
@@ -240,14 +276,15 @@ class AtomicFolder:
             os.chmod(self.temp_path, 0o755)  # mkdtemp creates 0700
             if self.path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-                os.replace(self.path, old / "previous")
-            os.replace(self.temp_path, self.path)
+                # a file in the earlier folder open in another program keeps Windows from moving the folder
+                replace(self.path, old / "previous", in_use=self.path)
+            replace(self.temp_path, self.path)
             swapped = True
         except OSError as exc:
             kept = ""
             if old is not None and (old / "previous").exists() and not self.path.exists():
                 try:
-                    os.replace(old / "previous", self.path)  # put the earlier output back
+                    replace(old / "previous", self.path)  # put the earlier output back
                 except OSError:
                     kept = f"; the earlier {self.path.name} is kept in {old / 'previous'}"
             self.abort()

@@ -30,7 +30,7 @@
 static SRWLOCK load_lock = SRWLOCK_INIT;
 static void lock_loads(void) { AcquireSRWLockExclusive(&load_lock); }
 static void unlock_loads(void) { ReleaseSRWLockExclusive(&load_lock); }
-#define pdn_stat _stat64
+#define pdn_stat pdn_stat_utf8   /* _stat64 of a UTF-8 path (pdn_guard.c) */
 typedef struct _stat64 pdn_stat_t;
 #else
 #include <pthread.h>

@@ -346,12 +346,67 @@ void pdn_hook_free(void *ptr)
     free(ptr);
 }
 
+#if defined(_WIN32)
+/* darknet's paths are narrow strings, which Windows' C runtime reads in the ANSI code page (cp1252 and the like),
+ * while pydarknet passes them UTF-8 encoded (os.fsencode, PEP 529): C:\Users\Jos\u00e9\yolo.cfg would not be
+ * found.  A path that is valid UTF-8 and not plain ASCII is converted to UTF-16 here (malloc'd); NULL for plain
+ * ASCII (the same either way) and for what is not UTF-8 (a path in the ANSI code page, from darknet's own
+ * executable's command line or Python's legacy mbcs mode), which the callers use as before. */
+wchar_t *pdn_utf8_to_wide(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    wchar_t *wide;
+    int n;
+    while (*p && *p < 0x80) ++p;
+    if (!*p) return NULL;
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) return NULL;
+    wide = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
+    if (wide && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, wide, n) != n) {
+        free(wide);
+        wide = NULL;
+    }
+    return wide;
+}
+
+static FILE *fopen_utf8(const char *path, const char *mode)
+{
+    wchar_t *wide_path = pdn_utf8_to_wide(path), wide_mode[16];
+    FILE *stream;
+    size_t i;
+    if (!wide_path) return fopen(path, mode);
+    for (i = 0; mode[i] && i + 1 < sizeof wide_mode / sizeof *wide_mode; ++i) wide_mode[i] = (wchar_t)mode[i];
+    wide_mode[i] = L'\0';
+    stream = _wfopen(wide_path, wide_mode);
+    free(wide_path);
+    return stream;
+}
+
+int pdn_stat_utf8(const char *path, struct _stat64 *st)
+{
+    wchar_t *wide = pdn_utf8_to_wide(path);
+    int result = wide ? _wstat64(wide, st) : _stat64(path, st);
+    free(wide);
+    return result;
+}
+#else
+#define fopen_utf8 fopen   /* POSIX paths are bytes */
+#endif
+
 FILE *pdn_hook_fopen(const char *path, const char *mode)
 {
-    FILE *stream = fopen(path, mode);
+    FILE *stream = fopen_utf8(path, mode);
     if (current_tracker) track_add(current_tracker, stream, TRACK_FILE);
     return stream;
 }
+
+#if defined(_WIN32)
+int pdn_hook_fopen_s(FILE **stream, const char *path, const char *mode)
+{
+    *stream = pdn_hook_fopen(path, mode);
+    return *stream ? 0 : errno;
+}
+#endif
 
 int pdn_hook_fclose(FILE *stream)
 {

@@ -1,12 +1,14 @@
 /*
- * Force-included into every one of darknet's C files (GCC/Clang/MinGW `-include`, MSVC `/FI`: CMakeLists.txt),
- * never into the shim's own files nor into nvcc's .cu files: darknet's sources stay unmodified, yet their calls of
+ * Force-included into every one of darknet's C files (GCC/Clang/MinGW `-include`, MSVC `/FI`: CMakeLists.txt) and
+ * CUDA files (nvcc's `--pre-include`), never into the shim's own files: darknet's sources stay unmodified, yet
+ * their calls of
  *
  *   exit()                                  -> a longjmp back to the guarded shim call (pdn_guard.c)
  *   error(), file_error(), x*alloc_location() (darknet's own, utils.c) -> the same, with darknet's message
  *   fread()                                 -> counted, so a truncated weights file is caught
  *   srand()                                 -> frozen while a seeded network is parsed
  *   malloc/calloc/realloc/free/fopen/fclose -> recorded while a load may still fail, freed if it does
+ *   fopen(), fopen_s() (Windows)            -> a UTF-8 path opened as UTF-16 (_wfopen), not in the ANSI code page
  *   printf/fprintf/puts/fwrite/perror/...   -> captured per thread while a load runs
  *   train_network*()                        -> a stop request saves weights after the iteration (pdn_train_hooks.c)
  *
@@ -19,6 +21,11 @@
  * PDN_HOOKS_DEFINES_UTILS for utils.c, PDN_HOOKS_DEFINES_TRAIN for network.c): its calls from inside that file
  * stay darknet's, as they did under the link-time --wrap this replaces.  darknet's own header declarations of
  * those functions become declarations of the hooks, with darknet's exact types.
+ *
+ * In nvcc's .cu files (__CUDACC__) malloc, calloc, realloc, free, printf and vprintf keep their names: CUDA declares
+ * malloc, free and printf for device code too, where a host hook cannot be called, and the allocator is hooked all
+ * or not at all (a block recorded by one hook and freed past the other would be freed twice after a failed load).
+ * Their exit/error/file_error/x*alloc/fread/srand/fopen/fclose and stderr writers are hooked as in C files.
  */
 #ifndef PDN_HOOKS_H
 #define PDN_HOOKS_H
@@ -30,6 +37,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>   /* CUDA's own declarations (host and device) of these functions, before any macro */
+#endif
 
 #if defined(_MSC_VER)
 #define PDN_HOOK_NORETURN __declspec(noreturn)
@@ -50,6 +60,9 @@ void *pdn_hook_realloc(void *ptr, size_t size);
 void pdn_hook_free(void *ptr);
 FILE *pdn_hook_fopen(const char *path, const char *mode);
 int pdn_hook_fclose(FILE *stream);
+#if defined(_WIN32)
+int pdn_hook_fopen_s(FILE **stream, const char *path, const char *mode);   /* stb_image's, under MSVC */
+#endif
 
 int pdn_hook_printf(const char *fmt, ...);
 int pdn_hook_fprintf(FILE *stream, const char *fmt, ...);
@@ -77,15 +90,9 @@ void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, c
 #undef exit
 #undef fread
 #undef srand
-#undef malloc
-#undef calloc
-#undef realloc
-#undef free
 #undef fopen
 #undef fclose
-#undef printf
 #undef fprintf
-#undef vprintf
 #undef vfprintf
 #undef puts
 #undef putchar
@@ -100,15 +107,13 @@ void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, c
 #define exit(...) pdn_hook_exit(__VA_ARGS__)
 #define fread(...) pdn_hook_fread(__VA_ARGS__)
 #define srand(...) pdn_hook_srand(__VA_ARGS__)
-#define malloc(...) pdn_hook_malloc(__VA_ARGS__)
-#define calloc(...) pdn_hook_calloc(__VA_ARGS__)
-#define realloc(...) pdn_hook_realloc(__VA_ARGS__)
-#define free(...) pdn_hook_free(__VA_ARGS__)
 #define fopen(...) pdn_hook_fopen(__VA_ARGS__)
 #define fclose(...) pdn_hook_fclose(__VA_ARGS__)
-#define printf(...) pdn_hook_printf(__VA_ARGS__)
+#if defined(_WIN32)
+#undef fopen_s
+#define fopen_s(...) pdn_hook_fopen_s(__VA_ARGS__)
+#endif
 #define fprintf(...) pdn_hook_fprintf(__VA_ARGS__)
-#define vprintf(...) pdn_hook_vprintf(__VA_ARGS__)
 #define vfprintf(...) pdn_hook_vfprintf(__VA_ARGS__)
 #define puts(...) pdn_hook_puts(__VA_ARGS__)
 #define putchar(...) pdn_hook_putchar(__VA_ARGS__)
@@ -118,6 +123,21 @@ void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, c
 #define fwrite(...) pdn_hook_fwrite(__VA_ARGS__)
 #define perror(...) pdn_hook_perror(__VA_ARGS__)
 
+#if !defined(__CUDACC__)   /* see the top of this file */
+#undef malloc
+#undef calloc
+#undef realloc
+#undef free
+#undef printf
+#undef vprintf
+#define malloc(...) pdn_hook_malloc(__VA_ARGS__)
+#define calloc(...) pdn_hook_calloc(__VA_ARGS__)
+#define realloc(...) pdn_hook_realloc(__VA_ARGS__)
+#define free(...) pdn_hook_free(__VA_ARGS__)
+#define printf(...) pdn_hook_printf(__VA_ARGS__)
+#define vprintf(...) pdn_hook_vprintf(__VA_ARGS__)
+#endif
+
 #ifndef PDN_HOOKS_DEFINES_UTILS
 #define error(...) pdn_hook_error(__VA_ARGS__)
 #define file_error(...) pdn_hook_file_error(__VA_ARGS__)
@@ -126,7 +146,8 @@ void *pdn_hook_xrealloc_location(void *ptr, size_t size, const char *filename, c
 #define xrealloc_location(...) pdn_hook_xrealloc_location(__VA_ARGS__)
 #endif
 
-/* The training loop's per-iteration calls (defined in network.c and, for several GPUs, network_kernels.cu).
+/* The training loop's per-iteration calls (defined in network.c and, for several GPUs, network_kernels.cu, where
+ * CMakeLists.txt sets PDN_HOOKS_DEFINES_TRAIN too).
  * Their hooks take darknet's network and data types, unknown here: darknet's network.h declares them. */
 #ifndef PDN_HOOKS_DEFINES_TRAIN
 #define train_network(...) pdn_hook_train_network(__VA_ARGS__)

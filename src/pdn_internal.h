@@ -20,6 +20,15 @@
 #define PDN_EXPORT __attribute__((visibility("default")))
 #endif
 
+#if defined(_WIN32)
+#include <sys/stat.h>
+#include <wchar.h>
+/* Paths are UTF-8 (as pydarknet passes them); Windows' narrow C functions would read them in the ANSI code page.
+ * pdn_guard.c: a malloc'd UTF-16 copy, NULL where the narrow call is right (plain ASCII, not UTF-8); _stat64. */
+wchar_t *pdn_utf8_to_wide(const char *s);
+int pdn_stat_utf8(const char *path, struct _stat64 *st);
+#endif
+
 /* ---- errors (per thread) ---- */
 void pdn_clear_error(void);
 void pdn_set_error(int kind, const char *fmt, ...);

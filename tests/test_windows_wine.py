@@ -94,3 +94,25 @@ def test_windows_detections_equal_linux_detections(results, yolo_cfg, yolo_weigh
                 assert np.abs(np.subtract(lin[2:], win[2:])).max() <= PIXEL_TOLERANCE, (image["file"], lin, win)
                 compared += 1
     assert compared >= 5
+
+
+def test_non_ascii_paths_work_on_windows(results):
+    """A model in a folder named "modèle-日本", passed UTF-8 encoded as pydarknet passes paths: under the ANSI code
+    page a narrow fopen() cannot open it (so the check means something), the library's hooks can."""
+    found = results["non_ascii"]
+    assert found["folder"] == "modèle-日本"
+    assert found["narrow_fopen_failed"] is True, "the Wine run's ANSI code page reads UTF-8: nothing was checked"
+    assert found["opened"] is True and found["same_as_ascii"] is True and found["detections"] >= 1
+    assert found["missing_kind"] == 7 and "modèle-日本/nope.weights" in found["missing_message"]
+    assert found["initial_weights_written"] is True
+
+
+def test_atomic_replace_waits_out_what_windows_answers_for_open_files(results):
+    """pydarknet/atomic.py's replace() retries PermissionErrors by their winerror: the codes MoveFileExW (os.replace)
+    gave under Wine for a target, and a source, that another handle holds open must be among them."""
+    from pydarknet import atomic
+
+    found = results["replace_open_files"]
+    assert found["onto_open_target"] in atomic._FILE_IN_USE_WINERRORS, found
+    assert found["of_open_source"] in atomic._FILE_IN_USE_WINERRORS, found
+    assert found["after_close"] == 0
