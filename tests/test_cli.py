@@ -5,6 +5,7 @@ import json
 import shutil
 
 import cv2
+import pytest
 
 from pydarknet import cli
 
@@ -13,6 +14,7 @@ def model_args(yolo_cfg, yolo_weights, coco_names):
     return ["--cfg", str(yolo_cfg), "--weights", str(yolo_weights), "--names", str(coco_names)]
 
 
+@pytest.mark.requires_native
 def test_detect_json_and_annotated_copies(yolo_cfg, yolo_weights, coco_names, sample_image, tmp_path, capsys):
     out = tmp_path / "annotated"
     status = cli.main(["detect", str(sample_image("dog.jpg")), str(sample_image("person.jpg")),
@@ -25,6 +27,7 @@ def test_detect_json_and_annotated_copies(yolo_cfg, yolo_weights, coco_names, sa
     assert cv2.imread(str(out / "dog.jpg")).shape == cv2.imread(str(sample_image("dog.jpg"))).shape
 
 
+@pytest.mark.requires_native
 def test_one_bad_image_is_reported_and_the_rest_still_detected(yolo_cfg, yolo_weights, coco_names, sample_image,
                                                                tmp_path, capsys):
     folder = tmp_path / "imgs"
@@ -42,6 +45,7 @@ def test_one_bad_image_is_reported_and_the_rest_still_detected(yolo_cfg, yolo_we
     assert results[0]["detections"] == results[2]["detections"]
 
 
+@pytest.mark.requires_native
 def test_images_of_the_same_name_do_not_overwrite_each_other(yolo_cfg, yolo_weights, coco_names, sample_image,
                                                              tmp_path, capsys):
     for folder, name in (("one", "dog.jpg"), ("two", "person.jpg")):
@@ -62,6 +66,7 @@ def test_out_that_is_a_file_is_one_clear_error(yolo_cfg, yolo_weights, coco_name
     assert status == 1 and "is not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.requires_native
 def test_detect_takes_threshold_0_and_refuses_1(yolo_cfg, yolo_weights, coco_names, sample_image, capsys):
     base = ["detect", str(sample_image("dog.jpg")), *model_args(yolo_cfg, yolo_weights, coco_names), "--json"]
     assert cli.main([*base, "--thresh", "0"]) == 0
@@ -74,6 +79,7 @@ def test_detect_takes_threshold_0_and_refuses_1(yolo_cfg, yolo_weights, coco_nam
         raise AssertionError("--thresh 1 must be a usage error")
 
 
+@pytest.mark.requires_native
 def test_doctor_reports_the_build(capsys):
     status = cli.main(["doctor"])
     out = capsys.readouterr().out
