@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import resources
 from .errors import DarknetError
 from .synthetic import BrandSet, Difficulty, compose, random_placements
 from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
@@ -44,7 +45,7 @@ DEMO_BRANDS = 4
 CLIP_SIZE: Size = (640, 360)
 CLIP_FPS = 25.0
 CLIP_SECONDS = 12.0
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "demo"
+MODEL_DIR = resources.demo_model_dir()
 
 # How the training stills place marks (sizes are fractions of the image's shorter side).  The clip shows marks
 # upright and sharp at 0.3-0.45 of the height; the stills cover a wider range, with a little rotation,
