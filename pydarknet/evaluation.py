@@ -100,7 +100,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     import numpy as np
 
     from .boxes import yolo_to_xyxy
-    from .datasets.darknet_format import label_path_for, list_images, read_data_file, read_label_file, resolve_data_path
+    from .darknet_files import label_path_for, list_images, read_data_file, read_label_file, resolve_data_path
     from .detector import Detector
     from .images import read_image
     from .metrics import evaluate_detections

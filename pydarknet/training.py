@@ -144,8 +144,8 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     and the resolved data file goes to a new temporary folder (returned as the backup dir; the caller removes
     it), not beside a training run's weights, which reads its own data file again at every mAP pass."""
     from .cfg import read_cfg, validate_cfg
+    from .darknet_files import read_data_file, resolve_data_path
     from .datasets.check import check_dataset
-    from .datasets.darknet_format import read_data_file, resolve_data_path
     from .netfiles import check_weights_header
 
     data = Path(data)
@@ -221,7 +221,7 @@ def _list_for_darknet(list_file: Path, folder: Path, name: str) -> Path:
     """``list_file`` itself where every entry is absolute, else a copy in ``folder`` with each entry resolved as
     every pydarknet reader resolves it (``list_images``): darknet opens entries from its working directory, and the
     child runs in the backup folder."""
-    from .datasets.darknet_format import list_images, read_image_list
+    from .darknet_files import list_images, read_image_list
 
     if all(Path(line).is_absolute() for line in read_image_list(list_file)):
         return list_file
@@ -452,7 +452,7 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
         clear = False
     if weights is not None and not clear and not resume:
         _check_iterations_left(weights, network, cfg_path)
-    from .datasets.darknet_format import read_data_file, read_image_list
+    from .darknet_files import read_data_file, read_image_list
     n_train = len(read_image_list(read_data_file(child_data)["train"]))
     args = {"data": str(child_data), "cfg": str(cfg_path.absolute()),
             "weights": str(weights.absolute()) if weights else None,
