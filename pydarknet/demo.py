@@ -25,7 +25,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import resources
-from .errors import DarknetError
 from .synthetic import BrandSet, Difficulty, compose, random_placements
 from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
 
@@ -344,16 +343,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    """Handler of ``pydarknet demo``; returns the exit status."""
-    try:
-        result = run_demo(args.out, seconds=args.seconds, device=args.device, force=args.force,
-                          model=args.model)
-    except KeyboardInterrupt:
-        print("pydarknet demo: interrupted", file=sys.stderr)
-        return 130
-    except (DarknetError, OSError, ValueError) as error:
-        print(f"pydarknet demo: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    """Handler of ``pydarknet demo``; returns the exit status (errors: the one policy, pydarknet.cli_errors)."""
+    result = run_demo(args.out, seconds=args.seconds, device=args.device, force=args.force, model=args.model)
     print(format_result(result))
     return 0
 

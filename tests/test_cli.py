@@ -1,13 +1,17 @@
-"""`pydarknet detect` and `pydarknet doctor` as a user runs them (in-process, real weights and images)."""
+"""`pydarknet detect` and `pydarknet doctor` as a user runs them (in-process, real weights and images); the
+command's lazy subcommands and its one error policy."""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import cv2
 import pytest
 
 from pydarknet import cli
+from pydarknet.errors import DarknetError
 
 
 def model_args(yolo_cfg, yolo_weights, coco_names):
@@ -84,3 +88,66 @@ def test_doctor_reports_the_build(capsys):
     status = cli.main(["doctor"])
     out = capsys.readouterr().out
     assert status in (0, 1) and "darknet commit" in out and "GPUs seen now" in out
+
+
+# --- lazy subcommands and the one error policy ----------------------------------------------------------------
+HEAVY = ("numpy", "cv2", "cffi", "scipy", "matplotlib", "pydarknet._native", "pydarknet.datasets", "pydarknet.video")
+
+
+def modules_loaded_by(argv):
+    """The heavy modules a fresh interpreter has imported after running `pydarknet ARGV` (which exits)."""
+    code = ("import sys\nfrom pydarknet import cli\ntry:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_help_imports_no_heavy_module():
+    assert modules_loaded_by(["--help"]) == "[]"
+    assert modules_loaded_by([]) == "[]"
+    assert modules_loaded_by(["cfg", "--help"]) == "[]"
+
+
+def test_the_command_list_is_the_modules_own(capsys):
+    """The help lines shown without importing a command's module are the ones that module registers."""
+    full = cli.build_parser(load_all=True)
+    lazy = cli.build_parser([])
+    shown = {}
+    for parser in (full, lazy):
+        action = next(a for a in parser._actions if a.dest == "command")
+        shown[parser is full] = [(choice.dest, choice.help) for choice in action._choices_actions]
+    assert shown[True] == shown[False]
+    assert [name for name, _ in shown[True]][3:] == list(cli.LAZY_COMMANDS)
+
+
+def test_a_named_command_gets_its_real_parser(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["anchors", "--help"])
+    assert stop.value.code == 0 and "number of anchors" in capsys.readouterr().out
+
+
+def test_one_error_policy_for_every_command(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "obj.data"
+    assert cli.main(["dataset", "check", str(missing), "--no-plot"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pydarknet dataset: error: ") and str(missing) in err and err.count("\n") == 1
+
+    def darknet_fails():
+        raise DarknetError("the cfg says 3 classes\nbut the names file has 2", path=tmp_path / "x.cfg")
+
+    assert cli.run_reporting_errors(darknet_fails, "prog") == 1
+    assert capsys.readouterr().err == f"prog: error: {tmp_path / 'x.cfg'}: the cfg says 3 classes but the names " \
+                                      f"file has 2\n"
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert cli.run_reporting_errors(interrupted, "prog", "no output was written") == 130
+    assert capsys.readouterr().err == "prog: interrupted; no output was written\n"
+
+    def bug():
+        raise KeyError("a bug, not the user's doing")
+
+    with pytest.raises(KeyError):   # shown with its traceback, not folded into an error line
+        cli.run_reporting_errors(bug, "prog")

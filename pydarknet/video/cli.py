@@ -17,7 +17,7 @@ import warnings
 from typing import List, Optional
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
-from ..errors import DarknetError, NativeLibraryError
+from ..errors import NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, detector_threshold
 from .errors import TruncatedVideoWarning
 from .paths import check_outputs
@@ -59,7 +59,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     frames.add_argument("--stride", type=_positive_int, default=1, help="process every n-th frame (default 1)")
     frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
     frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
-    parser.set_defaults(func=run_video)
+    parser.set_defaults(func=run_video, interrupted_note="no output was written")
     return parser
 
 
@@ -115,16 +115,9 @@ def run_video(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         # a truncated video warns from the reader thread: collect it and show it as one line
         warnings.simplefilter("always", TruncatedVideoWarning)
-        try:
+        try:   # errors and Ctrl-C: the pydarknet command's one policy (pydarknet.cli_errors)
             _check_outputs(args)
             analysis = _analyze(args)
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
-            return 130
-        except (DarknetError, OSError) as error:
-            message = " ".join(str(error).split())  # one line, whatever the exception's own layout
-            print(f"{PROG}: error: {message}", file=sys.stderr)
-            return 1
         finally:
             for warning in caught:
                 print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
