@@ -11,10 +11,13 @@ The installed copy wins where both exist.  darknet opens files by path, so these
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 from .errors import ConfigError, NamesError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PACKAGE_DIR", "SOURCE_ROOT", "TEMPLATE_LIST", "template_names", "template_path", "builtin_names_file",
            "sample_photos", "demo_model_dir"]
@@ -41,7 +44,9 @@ def _find(kind: str, name: str) -> Optional[Path]:
     for folder in _folders(kind):
         candidate = folder / name
         if candidate.is_file():
+            log.debug("%s %s: %s", kind, name, candidate)
             return candidate
+    log.debug("%s %s: in none of %s", kind, name, ", ".join(map(str, _folders(kind))))
     return None
 
 
@@ -74,7 +79,9 @@ def sample_photos() -> List[Path]:
     for folder in _folders("photos"):
         photos = sorted(folder.glob(f"*{PHOTO_SUFFIX}"))
         if photos:
+            log.debug("sample photos: %d in %s", len(photos), folder)
             return photos
+    log.debug("no sample photos in %s", ", ".join(map(str, _folders("photos"))))
     return []
 
 

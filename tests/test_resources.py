@@ -92,3 +92,12 @@ def test_the_template_list_is_one_file():
     cmake_text = (REPO / "CMakeLists.txt").read_text()
     assert "pydarknet/cfg_templates.txt" in cmake_text and "yolov4-tiny-3l" not in cmake_text
 
+
+
+def test_diagnostics_go_to_the_package_logger(caplog):
+    import logging
+
+    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("pydarknet").handlers)
+    with caplog.at_level(logging.DEBUG, logger="pydarknet"):
+        path = resources.template_path("yolov3-tiny")
+    assert [r.name for r in caplog.records] == ["pydarknet.resources"] and str(path) in caplog.text
