@@ -10,6 +10,7 @@ Only the pieces that need the compiled library load it, and only when first used
 from __future__ import annotations
 
 import importlib
+import logging
 
 from .errors import (  # noqa: F401  (re-exported)
     ConfigError,
@@ -23,6 +24,10 @@ from .errors import (  # noqa: F401  (re-exported)
 )
 
 __version__ = "0.1.0"
+
+# the package's diagnostics go to logging.getLogger("pydarknet.<module>"); silent unless the application configures
+# logging (a library adds no handler of its own that prints)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public name -> module that defines it; imported on first access (PEP 562)
 _LAZY = {

@@ -4,31 +4,80 @@ process, so that a crash, an exit() or a CUDA fault cannot take the caller down.
     python -m pydarknet._child train '{"data": ..., "cfg": ..., "weights": ..., "gpus": [0], ...}'
     python -m pydarknet._child map   '{"data": ..., "cfg": ..., "weights": ..., "iou": 0.5, ...}'
 
+What the parent asks for is a :class:`TrainingJob` or a :class:`MapJob` (plain fields: JSON on the command line,
+and they pickle); the child rebuilds the same dataclass, so a missing or misspelt field fails at once.
+
 darknet prints its progress to stdout (line-buffered); the parent parses it.  SIGINT/SIGTERM during training
 make darknet save <backup>/<cfg>_interrupted.weights after the current iteration and exit 0.
 """
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import signal
 import sys
-
-from . import _native
+from dataclasses import dataclass
+from typing import List, Optional, Union
 
 # the parent looks for this line to know the mAP evaluation finished and what it returned
 MAP_RESULT_PREFIX = "pydarknet-map-result:"
 
 
-def child_command(command: str, args: dict, workdir) -> dict:
-    """``subprocess`` keyword arguments that run ``python -m pydarknet._child <command> <args>`` in ``workdir``
-    (darknet writes files such as bad.list into its working directory; every path it is given is absolute),
-    importing this very pydarknet (the caller's may be a source checkout that the child's folder would hide)."""
+@dataclass(frozen=True)
+class TrainingJob:
+    """darknet's train_detector: every path absolute (the child runs in the backup folder)."""
+
+    data: str                       # the resolved data file (training.prepare_training)
+    cfg: str
+    weights: Optional[str]          # starting weights, or None to start from scratch
+    gpus: List[int]                 # [] = the CPU
+    clear: bool                     # restart the iteration count of ``weights``
+    calc_map: bool                  # measure mAP on the valid list during training
+    map_epochs: int                 # ... every this many epochs
+    iou: float                      # IoU threshold of that mAP
+    backup: str                     # where darknet saves weights
+
+    command = "train"
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """darknet's validate_detector_map on the data file's valid list."""
+
+    data: str
+    cfg: str
+    weights: str
+    iou: float
+    thresh: float                   # confidence of precision, recall, F1 and average IoU
+    map_points: int                 # 0 (area under the curve), 11 or 101
+    letterbox: bool
+    gpu: int                        # -1 = the CPU
+
+    command = "map"
+
+
+Job = Union[TrainingJob, MapJob]
+_JOBS = {cls.command: cls for cls in (TrainingJob, MapJob)}
+
+
+def job_from_json(command: str, text: str) -> Job:
+    """The job the parent sent (``TypeError`` for fields that do not match its dataclass)."""
+    if command not in _JOBS:
+        raise ValueError(f"unknown command {command!r} (known: {', '.join(_JOBS)})")
+    return _JOBS[command](**json.loads(text))
+
+
+def child_command(job: Job, workdir) -> dict:
+    """``subprocess`` keyword arguments that run ``python -m pydarknet._child <command> <job as JSON>`` in
+    ``workdir`` (darknet writes files such as bad.list into its working directory; every path it is given is
+    absolute), importing this very pydarknet (the caller's may be a source checkout that the child's folder would
+    hide)."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     python_path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p)
-    return {"args": [sys.executable, "-m", "pydarknet._child", command, json.dumps(args)], "cwd": os.fspath(workdir),
-            "env": dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path)}
+    return {"args": [sys.executable, "-m", "pydarknet._child", job.command, json.dumps(dataclasses.asdict(job))],
+            "cwd": os.fspath(workdir), "env": dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=python_path)}
 
 
 def _die_with_parent() -> None:
@@ -45,26 +94,25 @@ def _path(ffi, value):
 
 
 def main(argv) -> int:
-    command, args = argv[1], json.loads(argv[2])
+    try:
+        job = job_from_json(argv[1], argv[2])
+    except (IndexError, ValueError, TypeError) as error:
+        print(f"pydarknet._child: {error}", file=sys.stderr)
+        return 2
     _die_with_parent()
+    from . import _native
+
     ffi, lib = _native.load()
-    if command == "train":
-        gpus = args.get("gpus") or []
-        gpu_array = ffi.new("int[]", gpus or [0])
-        return lib.pdn_train_detector(_path(ffi, args["data"]), _path(ffi, args["cfg"]),
-                                      _path(ffi, args.get("weights")),
-                                      gpu_array, len(gpus), int(args.get("clear", 0)), int(args.get("calc_map", 0)),
-                                      int(args.get("map_epochs", 4)), float(args.get("iou", 0.5)),
-                                      _path(ffi, args["backup"]))
-    if command == "map":
-        value = lib.pdn_validate_detector_map(_path(ffi, args["data"]), _path(ffi, args["cfg"]),
-                                              _path(ffi, args["weights"]), float(args.get("thresh", 0.25)),
-                                              float(args.get("iou", 0.5)), int(args.get("map_points", 0)),
-                                              int(args.get("letterbox", 0)), int(args.get("gpu", -1)))
-        print(f"\n{MAP_RESULT_PREFIX} {value:.9f}", flush=True)
-        return 0 if value >= 0 else 1
-    print(f"pydarknet._child: unknown command {command!r}", file=sys.stderr)
-    return 2
+    if isinstance(job, TrainingJob):
+        gpu_array = ffi.new("int[]", job.gpus or [0])
+        return lib.pdn_train_detector(_path(ffi, job.data), _path(ffi, job.cfg), _path(ffi, job.weights), gpu_array,
+                                      len(job.gpus), int(job.clear), int(job.calc_map), int(job.map_epochs),
+                                      float(job.iou), _path(ffi, job.backup))
+    value = lib.pdn_validate_detector_map(_path(ffi, job.data), _path(ffi, job.cfg), _path(ffi, job.weights),
+                                          float(job.thresh), float(job.iou), int(job.map_points),
+                                          int(job.letterbox), int(job.gpu))
+    print(f"\n{MAP_RESULT_PREFIX} {value:.9f}", flush=True)
+    return 0 if value >= 0 else 1
 
 
 def _exit_now(code: int) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from . import resources
 from .errors import ConfigError
 
 __all__ = ["TEMPLATES", "HEAD_KINDS", "Cfg", "Section", "Head", "CfgProblem", "read_cfg", "make_cfg", "validate_cfg",
@@ -41,10 +42,9 @@ __all__ = ["TEMPLATES", "HEAD_KINDS", "Cfg", "Section", "Head", "CfgProblem", "r
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# the templates make_cfg is tested with; any other cfg file darknet ships can be named too
-TEMPLATES = (
-    "yolov3-tiny", "yolov4-tiny", "yolov4-tiny-3l", "yolov3", "yolov4", "yolov4-csp", "yolov7-tiny", "yolov3_5l",
-)
+# the templates make_cfg is tested with and the wheel ships (pydarknet/cfg_templates.txt, which CMake reads too); any
+# other cfg file darknet ships can be named in a checkout
+TEMPLATES = resources.template_names()
 
 # parser.c:string_to_layer_type: alternative spellings -> the name used here
 _ALIASES = {
@@ -508,14 +508,8 @@ def _check_int(value, name: str, minimum: int, path: Optional[str]) -> int:
 
 def template_path(name: str) -> Path:
     """Where darknet's ``<name>.cfg`` is: the copy installed with the package, else the source checkout's
-    ``darknet/cfg``."""
-    package = Path(__file__).resolve().parent
-    for folder in (package / "templates", package.parent / "darknet" / "cfg"):
-        candidate = folder / f"{name}.cfg"
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"unknown cfg template {name!r}; known templates: {', '.join(TEMPLATES)} "
-                      f"(or pass the path of a .cfg file)")
+    ``darknet/cfg`` (:func:`pydarknet.resources.template_path`)."""
+    return resources.template_path(name)
 
 
 def _resolve_template(template: Union[str, PathLike, Cfg]) -> Cfg:

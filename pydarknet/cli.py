@@ -1,5 +1,10 @@
 """The `pydarknet` command: detect, doctor, models, and the subcommands of the other modules (convert, dataset, train,
-eval, anchors, video, demo), each registered by its own module."""
+eval, anchors, video, demo), each registered by its own module.
+
+The other modules are imported only for the command that is run: ``pydarknet --help`` lists them from
+:data:`LAZY_COMMANDS` without importing numpy, OpenCV or the native library.  Every command's errors are reported
+by one policy (:mod:`pydarknet.cli_errors`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +12,23 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .errors import DarknetError
-from .images import IMAGE_SUFFIXES
+from .cli_errors import run_reporting_errors  # noqa: F401  (the examples' scripts run under it too)
 
-# modules that add their own subcommands through register(subparsers)
-SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo"]
+# command -> (module whose register(subparsers) adds it, the one-line help the command list shows), in the order
+# of `pydarknet --help`.  A module adding several commands is imported once for any of them.  A new command
+# module (e.g. pydarknet.catalog) is one line here.
+LAZY_COMMANDS: Dict[str, Tuple[str, str]] = {
+    "convert": ("pydarknet.datasets.cli", "convert a logo dataset into a darknet dataset"),
+    "dataset": ("pydarknet.datasets.cli", "merge or check darknet datasets"),
+    "cfg": ("pydarknet.training_cli", "write a training cfg from one of darknet's networks"),
+    "train": ("pydarknet.training_cli", "train a detector (darknet in a child process)"),
+    "eval": ("pydarknet.training_cli", "mAP, per-class AP, precision/recall/F1 on the valid list"),
+    "anchors": ("pydarknet.training_cli", "k-means anchors for a dataset (optionally written into a cfg)"),
+    "video": ("pydarknet.video.cli", "detect, track and report brands/objects in a video"),
+    "demo": ("pydarknet.demo", "the product-placement report on a built-in sample clip (no downloads)"),
+}
 
 
 def threshold(text: str) -> float:
@@ -72,6 +87,8 @@ def open_detector(args: argparse.Namespace):
 
 
 def _expand_images(items: List[str]) -> List[Path]:
+    from .images import IMAGE_SUFFIXES
+
     paths: List[Path] = []
     for item in items:
         p = Path(item)
@@ -86,7 +103,7 @@ def run_detect(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from .images import read_image
+    from .images import IMAGE_SUFFIXES, read_image
 
     images = _expand_images(args.images)
     if not images:
@@ -172,7 +189,9 @@ def run_models_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Optional[Sequence[str]] = None, load_all: bool = False) -> argparse.ArgumentParser:
+    """The ``pydarknet`` parser for ``argv`` (default: sys.argv[1:]): the lazily registered commands are complete
+    for the command ``argv`` names, or for all of them with ``load_all``."""
     parser = argparse.ArgumentParser(prog="pydarknet", description="darknet (YOLO) from Python: detect, train, "
                                      "convert logo datasets, and analyse product placement in videos.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -204,31 +223,39 @@ def build_parser() -> argparse.ArgumentParser:
                             "pypi (default: in the listed order)")
     models_get.set_defaults(func=run_models_get)
 
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    _add_lazy_commands(sub, argv, load_all)
     return parser
 
 
+def _named_command(argv: Optional[Sequence[str]]) -> Optional[str]:
+    """The subcommand ``argv`` runs: its first word that is not an option (the main parser has only -h)."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((word for word in words if not word.startswith("-")), None)
+
+
+def _add_lazy_commands(sub, argv: Optional[Sequence[str]], load_all: bool = False) -> None:
+    """Register the other modules' commands: the module of the command being run for real (its options, its
+    handler), the others as placeholders that only show their help line in the command list."""
+    named = _named_command(argv)
+    wanted = {module for command, (module, _) in LAZY_COMMANDS.items() if load_all or command == named}
+    loaded = set()
+    for command, (module, help_text) in LAZY_COMMANDS.items():
+        if module in wanted:
+            if module not in loaded:
+                importlib.import_module(module).register(sub)
+                loaded.add(module)
+        else:
+            sub.add_parser(command, help=help_text, add_help=False)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return run_reporting_errors(lambda: args.func(args), f"pydarknet {args.command}")
-
-
-def run_reporting_errors(function: Callable[[], Optional[int]], prog: str) -> int:
-    """Run a command's body: its exit status, or 1 with one 'PROG: error: ...' line for the errors a user can
-    cause (bad files, bad values, out of memory), 130 for Ctrl-C.  Also what the examples' scripts run under."""
-    try:
-        return int(function() or 0)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except (DarknetError, ValueError, OSError, MemoryError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(lambda: args.func(args), f"pydarknet {args.command}",
+                                getattr(args, "interrupted_note", None))
 
 
 if __name__ == "__main__":

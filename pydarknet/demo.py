@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import DarknetError
+from . import resources
 from .synthetic import BrandSet, Difficulty, compose, random_placements
 from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
 
@@ -44,7 +44,7 @@ DEMO_BRANDS = 4
 CLIP_SIZE: Size = (640, 360)
 CLIP_FPS = 25.0
 CLIP_SECONDS = 12.0
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "demo"
+MODEL_DIR = resources.demo_model_dir()
 
 # How the training stills place marks (sizes are fractions of the image's shorter side).  The clip shows marks
 # upright and sharp at 0.3-0.45 of the height; the stills cover a wider range, with a little rotation,
@@ -343,16 +343,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    """Handler of ``pydarknet demo``; returns the exit status."""
-    try:
-        result = run_demo(args.out, seconds=args.seconds, device=args.device, force=args.force,
-                          model=args.model)
-    except KeyboardInterrupt:
-        print("pydarknet demo: interrupted", file=sys.stderr)
-        return 130
-    except (DarknetError, OSError, ValueError) as error:
-        print(f"pydarknet demo: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    """Handler of ``pydarknet demo``; returns the exit status (errors: the one policy, pydarknet.cli_errors)."""
+    result = run_demo(args.out, seconds=args.seconds, device=args.device, force=args.force, model=args.model)
     print(format_result(result))
     return 0
 

@@ -104,7 +104,7 @@ class Detector:
         if names is not None and data is not None:
             raise ValueError("give either names= (--names) or data= (--data), not both")
         if data is not None:
-            from .datasets.darknet_format import resolve_data_path
+            from .darknet_files import resolve_data_path
 
             data_path = Path(data)
             entries = read_data_file(data_path)

@@ -73,12 +73,12 @@ class EvaluationResult:
 
 def _darknet_map(data: Path, cfg: Path, weights: Path, iou_thresh: float, conf_thresh: float, map_points: int,
                  letterbox: bool, gpu: int) -> EvaluationResult:
-    from ._child import MAP_RESULT_PREFIX, child_command
+    from ._child import MAP_RESULT_PREFIX, MapJob, child_command
 
-    args = {"data": str(data), "cfg": str(cfg), "weights": str(weights), "iou": iou_thresh, "thresh": conf_thresh,
-            "map_points": map_points, "letterbox": int(letterbox), "gpu": gpu}
+    job = MapJob(data=str(data), cfg=str(cfg), weights=str(weights), iou=iou_thresh, thresh=conf_thresh,
+                 map_points=map_points, letterbox=bool(letterbox), gpu=gpu)
     proc = subprocess.run(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          **child_command("map", args, data.parent))   # data: in evaluate()'s scratch folder
+                          **child_command(job, data.parent))   # data: in evaluate()'s scratch folder
     output = proc.stdout.decode("utf-8", "replace")
     events = TrainingLogParser()
     maps = [e for e in events.feed(output) + events.close() if isinstance(e, MapEvent)]
@@ -100,7 +100,7 @@ def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh:
     import numpy as np
 
     from .boxes import yolo_to_xyxy
-    from .datasets.darknet_format import label_path_for, list_images, read_data_file, read_label_file, resolve_data_path
+    from .darknet_files import label_path_for, list_images, read_data_file, read_label_file, resolve_data_path
     from .detector import Detector
     from .images import read_image
     from .metrics import evaluate_detections
@@ -146,7 +146,7 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     from . import _native
     from .detector import Detector, _resolve_device
     from .netfiles import check_weights_header
-    from .training import prepare_training
+    from .training import prepare_evaluation
 
     gpu = _resolve_device(device)
     if gpu < 0 and _native.build_info()["cuda"]:
@@ -157,8 +157,8 @@ def evaluate(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float
     if not 0 < iou_thresh <= 1 or not 0 <= conf_thresh < 1:
         raise ValueError(f"iou_thresh must be in (0, 1] and conf_thresh in [0, 1), not {iou_thresh} and "
                          f"{conf_thresh}")
-    child_data, cfg_path, scratch, _classes, network = prepare_training(data, cfg, backup=None, need_valid=True,
-                                                                           training=False)
+    prepared = prepare_evaluation(data, cfg)
+    child_data, cfg_path, scratch, network = prepared.data_file, prepared.cfg, prepared.backup_dir, prepared.network
     cfg = cfg_path
     if letterbox is None:
         letterbox = bool(network.net.get_int("letter_box", 0))

@@ -25,8 +25,10 @@ import numpy as np
 from .errors import DarknetError
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
-# image files taken from a folder (pydarknet detect, video on an image folder)
+# image files taken from a folder (pydarknet detect, video on an image folder): what OpenCV decodes
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# images a dataset's annotations may name (pydarknet.datasets): GIF too, which the converters re-encode as JPEG
+DATASET_IMAGE_SUFFIXES = IMAGE_SUFFIXES + (".gif",)
 
 _INT_MAX = 2 ** 31 - 1
 # src/pdn_preprocess.c (and pdn_preprocess_gpu.cu) keep a pixel's byte offset in its row, 3 * x, and the offset of

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, Union
 
-from .errors import ConfigError, NamesError, WeightsError
+from .darknet_files import read_data_file as parse_data_file
+from .darknet_files import read_names  # noqa: F401  (the detector's class names: one reader for darknet and datasets)
+from .errors import ConfigError, WeightsError
 
 PathLike = Union[str, os.PathLike]
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
-_BUILTIN_NAMES = {"coco": "coco.names", "voc": "voc.names"}
 
 
 def _existing_file(path: PathLike, what: str, error) -> Path:
@@ -142,34 +142,7 @@ def weights_images_seen(path: PathLike) -> int:
     return struct.unpack("<Q" if size == 20 else "<I", head[12:size])[0]
 
 
-def read_names(names: Union[PathLike, Sequence[str]]) -> List[str]:
-    """Class names from a .names file (one per line), a list, or "coco"/"voc" (the lists darknet ships)."""
-    if isinstance(names, (str, os.PathLike)) and str(names) in _BUILTIN_NAMES and not Path(names).exists():
-        names = _builtin_names_file(str(names))
-    if isinstance(names, (str, os.PathLike)):
-        p = _existing_file(names, "class names", NamesError)
-        lines = [line.strip() for line in _read_text(p, NamesError).splitlines()]
-        result = [line for line in lines if line]
-        if not result:
-            raise NamesError("has no class names", path=p)
-        return result
-    result = [str(n) for n in names]
-    if not result:
-        raise NamesError("the list of class names is empty")
-    return result
-
-
-def _builtin_names_file(key: str) -> Path:
-    for candidate in (_TEMPLATES / _BUILTIN_NAMES[key],
-                      Path(__file__).resolve().parent.parent / "darknet" / "data" / _BUILTIN_NAMES[key]):
-        if candidate.is_file():
-            return candidate
-    raise NamesError(f"the built-in {key!r} names are not installed (reinstall pydarknet)")
-
-
 def read_data_file(path: PathLike) -> Dict[str, str]:
     """A darknet .data file (classes=, train=, valid=, names=, backup=) as a dict of strings, read the way
-    darknet reads it (pydarknet.datasets.darknet_format)."""
-    from .datasets.darknet_format import read_data_file as parse_data_file
-
+    darknet reads it (:func:`pydarknet.darknet_files.read_data_file`), refused with a ConfigError where missing."""
     return parse_data_file(_existing_file(path, "data", ConfigError))

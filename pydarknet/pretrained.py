@@ -266,11 +266,10 @@ def _fetch(model, folder, prefer, progress, timeout, retries, log) -> None:
 
 def _copy_from_package(model: PretrainedModel, files: ModelFiles) -> None:
     """The cfg and names next to the weights (a source may have brought its own: kept)."""
-    from .cfg import template_path
-    from .netfiles import _builtin_names_file
+    from .resources import builtin_names_file, template_path
 
     for target, source in ((files.cfg, lambda: template_path(model.cfg_template)),
-                           (files.names, lambda: _builtin_names_file(model.names))):
+                           (files.names, lambda: builtin_names_file(model.names))):
         if not target.is_file():
             install_file(source(), target)
 

@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from . import resources
+
 __all__ = ["Brand", "BrandSet", "Placement", "Difficulty", "EASY", "MEDIUM", "HARD", "compose", "random_background",
            "random_placements", "render_sample", "generate_dataset", "placement_corners"]
 
@@ -43,7 +45,6 @@ _LAYOUTS = ("side", "stacked", "badge")
 # width / height of the whole mark for each layout
 _ASPECT = {"side": 2.2, "stacked": 0.9, "badge": 1.0}
 _FONT = cv2.FONT_HERSHEY_DUPLEX
-_PHOTO_DIR = Path(__file__).resolve().parent.parent / "darknet" / "data"
 
 
 # --- brands ------------------------------------------------------------------------------------------------
@@ -394,9 +395,10 @@ def random_background(image_size: Size, rng: np.random.Generator, photo_share: f
                       saturation: float = 1.0) -> np.ndarray:
     """A BGR background of one of ``kinds`` (a gradient, smooth noise, stripes, scattered shapes) in colours of
     at most ``saturation``, or (``photo_share`` of the time, when any exist) a crop of a real photo;
-    ``photos`` defaults to darknet's ``data/*.jpg``."""
+    ``photos`` defaults to darknet's sample photos (``pydarknet.resources.sample_photos``: the same files from a
+    wheel as from a checkout, so a seed gives the same dataset in both)."""
     width, height = image_size
-    photo_paths = list(photos) if photos is not None else sorted(_PHOTO_DIR.glob("*.jpg"))
+    photo_paths = list(photos) if photos is not None else resources.sample_photos()
     if photo_paths and rng.random() < photo_share:
         return _photo_crop(photo_paths[int(rng.integers(len(photo_paths)))], image_size, rng)
     unknown = set(kinds) - set(BACKGROUND_KINDS)

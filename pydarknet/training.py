@@ -12,6 +12,7 @@ the newest weights in the backup folder.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -25,9 +26,11 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Union
 
+from ._child import TrainingJob, child_command
 from .atomic import atomic_write_bytes
+from .darknet_files import format_data_file, list_images, read_data_file, read_image_list, resolve_data_path
 from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
 from .training_log import (
     ErrorEvent,
@@ -41,7 +44,11 @@ from .training_log import (
     WarningEvent,
 )
 
+if TYPE_CHECKING:
+    from .cfg import Cfg
+
 PathLike = Union[str, os.PathLike]
+log = logging.getLogger(__name__)
 
 # printed by src/pdn_train.c when a stop request made darknet save its weights mid-run
 SHOWN_WARNINGS = 5   # darknet's warnings (an image it cannot load, a missing label) shown above the progress bar
@@ -136,18 +143,63 @@ def cfg_file(cfg) -> Path:
     return Path(cfg)
 
 
-def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
-                     backup: Optional[PathLike] = None, need_valid: bool = False, training: bool = True):
-    """Check everything darknet would die on (or silently get wrong) before training, and write the data file
-    the child reads (all paths resolved).  Returns (resolved data file, cfg path, backup dir, classes, cfg).
-    ``training=False`` (evaluation): an inference cfg (batch=1) and a data file without a train list will do,
-    and the resolved data file goes to a new temporary folder (returned as the backup dir; the caller removes
-    it), not beside a training run's weights, which reads its own data file again at every mAP pass."""
-    from .cfg import read_cfg, validate_cfg
-    from .datasets.check import check_dataset
-    from .datasets.darknet_format import read_data_file, resolve_data_path
-    from .netfiles import check_weights_header
+@dataclass(frozen=True)
+class PreparedRun:
+    """What :func:`prepare_training` / :func:`prepare_evaluation` checked and wrote."""
 
+    data_file: Path        # the data file the child reads: every path in it resolved and absolute
+    cfg: Path
+    backup_dir: Path       # training: where weights go; evaluation: a scratch folder the caller removes
+    classes: int
+    network: "Cfg"         # the parsed cfg (pydarknet.cfg.Cfg)
+
+
+def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
+                     backup: Optional[PathLike] = None, need_valid: bool = False) -> PreparedRun:
+    """Check everything darknet would die on (or silently get wrong) before training, and write the data file the
+    child reads (all paths resolved) into the backup folder."""
+    data, cfg_path, options, classes = _read_inputs(data, cfg, ("classes", "train", "names"))
+    report = _check_dataset(data, ("train", "valid"))
+    if need_valid and "valid" not in options:
+        raise DatasetError("has no valid= list, needed to measure mAP during training (map_every)", path=data)
+    if report.images.get("train", 0) == 0 and not report.errors:
+        raise DatasetError("the train list is empty: nothing to train on",
+                           path=resolve_data_path(options["train"], data))
+    _refuse_problems(report, data, "training")
+    network = _check_network(cfg_path, classes, training=True)
+    if pretrained is not None:
+        from .netfiles import check_weights_header
+
+        check_weights_header(pretrained)
+    backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
+    backup_dir = _usable_backup_dir(backup_dir, "")
+    child_data = _write_child_data(data, options, classes, cfg_path, backup_dir, ("train", "valid"))
+    return PreparedRun(child_data, cfg_path, backup_dir, classes, network)
+
+
+def prepare_evaluation(data: PathLike, cfg) -> PreparedRun:
+    """The checks of :func:`prepare_training` for darknet's mAP on the valid list: an inference cfg (batch=1) and a
+    data file without a train list will do.  The resolved data file goes to a new temporary folder (returned as
+    ``backup_dir``: the caller removes it), not beside a training run's weights, which reads its own data file
+    again at every mAP pass."""
+    data, cfg_path, options, classes = _read_inputs(data, cfg, ("classes", "names"))
+    report = _check_dataset(data, ("valid",))
+    if "valid" not in options:
+        raise DatasetError("has no valid= list, needed to measure mAP", path=data)
+    _refuse_problems(report, data, "evaluation")
+    network = _check_network(cfg_path, classes, training=False)
+    scratch = Path(tempfile.mkdtemp(prefix="pydarknet-eval-"))
+    try:   # nobody else would remove the scratch folder
+        scratch = _usable_backup_dir(scratch, " (this is the temporary folder: set TMPDIR to one without)")
+        child_data = _write_child_data(data, options, classes, cfg_path, scratch, ("valid",))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return PreparedRun(child_data, cfg_path, scratch, classes, network)
+
+
+def _read_inputs(data: PathLike, cfg, needed: Sequence[str]):
+    """(data file, cfg file, the data file's options, classes), both files present and the needed keys there."""
     data = Path(data)
     cfg_path = cfg_file(cfg)
     if not data.is_file():
@@ -155,7 +207,6 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
     if not cfg_path.is_file():
         raise ConfigError("network cfg not found", path=cfg_path)
     options = read_data_file(data)
-    needed = ("classes", "train", "names") if training else ("classes", "names")
     for key in needed:
         if key not in options:
             raise DatasetError(f"has no {key}= line (darknet needs {', '.join(needed)})", path=data)
@@ -163,66 +214,67 @@ def prepare_training(data: PathLike, cfg, pretrained: Optional[PathLike] = None,
         classes = int(options["classes"])
     except ValueError:
         raise DatasetError(f"classes={options['classes']!r} is not a number", path=data) from None
+    return data, cfg_path, options, classes
 
-    report = check_dataset(data, plot_file=False, verify_images=False, progress=False,
-                           splits=("train", "valid") if training else ("valid",))
-    if need_valid and "valid" not in options:
-        raise DatasetError("has no valid= list, needed to measure mAP" + (" during training (map_every)"
-                                                                             if training else ""), path=data)
-    if training and report.images.get("train", 0) == 0 and not report.errors:
-        raise DatasetError("the train list is empty: nothing to train on",
-                           path=resolve_data_path(options["train"], data))
+
+def _check_dataset(data: Path, splits: Sequence[str]):
+    """The dataset as darknet will read it (image headers, labels): ``datasets.check``'s report."""
+    from .datasets.check import check_dataset
+
+    return check_dataset(data, plot_file=False, verify_images=False, progress=False, splits=tuple(splits))
+
+
+def _refuse_problems(report, data: Path, purpose: str) -> None:
     if report.errors:
         shown = "\n  ".join(str(p) for p in report.errors[:10])
         more = f"\n  ... and {len(report.errors) - 10} more" if len(report.errors) > 10 else ""
-        raise DatasetError(f"is not ready for {'training' if training else 'evaluation'} ({len(report.errors)} "
-                           f"problem(s)):\n  {shown}{more}", path=data)
+        raise DatasetError(f"is not ready for {purpose} ({len(report.errors)} problem(s)):\n  {shown}{more}",
+                           path=data)
+
+
+def _check_network(cfg_path: Path, classes: int, training: bool):
+    from .cfg import read_cfg, validate_cfg
 
     network = read_cfg(cfg_path)
     validate_cfg(network, classes=classes, training=training)
+    return network
 
-    if pretrained is not None:
-        check_weights_header(pretrained)
 
-    if not training:
-        backup_dir = Path(tempfile.mkdtemp(prefix="pydarknet-eval-"))
-    else:
-        backup_dir = Path(backup) if backup is not None else resolve_data_path(options.get("backup", "backup"), data)
-    backup_dir = backup_dir.absolute()   # the child runs in it: every path it gets must be absolute
-    try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(backup_dir, os.W_OK):
-            raise DatasetError("backup folder is not writable", path=backup_dir)
-        if any(c.isspace() for c in str(backup_dir.absolute())):
-            raise DatasetError("darknet removes whitespace from obj.data lines: use a backup folder without spaces"
-                               + ("" if training else " (this is the temporary folder: set TMPDIR to one without)"),
-                               path=backup_dir)
+def _usable_backup_dir(folder: Path, hint: str) -> Path:
+    """``folder`` made, absolute (the child runs in it: every path it gets must be absolute), writable, and
+    without whitespace (darknet deletes it from obj.data lines)."""
+    folder = folder.absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise DatasetError("backup folder is not writable", path=folder)
+    if any(c.isspace() for c in str(folder)):
+        raise DatasetError("darknet removes whitespace from obj.data lines: use a backup folder without spaces"
+                           + hint, path=folder)
+    return folder
 
-        resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
-                    "backup": str(backup_dir.absolute())}
-        for key in ("train", "valid") if training else ("valid",):
-            if key in options:
-                resolved[key] = str(_list_for_darknet(resolve_data_path(options[key], data), backup_dir,
-                                                      f"{_cfg_base(cfg_path)}_{key}.txt"))
-        for key, value in resolved.items():
-            if any(c.isspace() for c in value):
-                raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads "
-                                   f"the data file: move the dataset to a path without spaces", path=data)
-        child_data = backup_dir / f"{_cfg_base(cfg_path)}.data"
-        atomic_write_bytes(child_data, "".join(f"{k}={v}\n" for k, v in resolved.items()).encode(), DatasetError)
-    except BaseException:
-        if not training:   # evaluate()'s scratch folder: nobody else would remove it
-            shutil.rmtree(backup_dir, ignore_errors=True)
-        raise
-    return child_data, cfg_path, backup_dir, classes, network
+
+def _write_child_data(data: Path, options: Dict[str, str], classes: int, cfg_path: Path, folder: Path,
+                      splits: Sequence[str]) -> Path:
+    """``<folder>/<cfg>.data``: the data file with every path resolved as pydarknet's readers resolve it."""
+    resolved = {"classes": str(classes), "names": str(resolve_data_path(options["names"], data)),
+                "backup": str(folder)}
+    for key in splits:
+        if key in options:
+            resolved[key] = str(_list_for_darknet(resolve_data_path(options[key], data), folder,
+                                                  f"{_cfg_base(cfg_path)}_{key}.txt"))
+    for key, value in resolved.items():
+        if any(c.isspace() for c in value):
+            raise DatasetError(f"{key} path {value!r} contains whitespace, which darknet deletes when it reads "
+                               f"the data file: move the dataset to a path without spaces", path=data)
+    child_data = folder / f"{_cfg_base(cfg_path)}.data"
+    atomic_write_bytes(child_data, format_data_file(resolved, "=").encode(), DatasetError)
+    return child_data
 
 
 def _list_for_darknet(list_file: Path, folder: Path, name: str) -> Path:
     """``list_file`` itself where every entry is absolute, else a copy in ``folder`` with each entry resolved as
     every pydarknet reader resolves it (``list_images``): darknet opens entries from its working directory, and the
     child runs in the backup folder."""
-    from .datasets.darknet_format import list_images, read_image_list
-
     if all(Path(line).is_absolute() for line in read_image_list(list_file)):
         return list_file
     resolved = folder / name
@@ -261,7 +313,7 @@ class TrainingProcess:
     Closing it early (``close()``, leaving a ``with`` block, or Ctrl-C while iterating) asks the child to save
     its weights and stop, and waits for it."""
 
-    def __init__(self, args: dict, run: TrainingRun, log_file: Path):
+    def __init__(self, job: TrainingJob, run: TrainingRun, log_file: Path):
         self.run = run
         self._parser = TrainingLogParser()
         self._tail: Deque[str] = deque(maxlen=60)
@@ -276,10 +328,10 @@ class TrainingProcess:
             popen_kwargs["start_new_session"] = True   # Ctrl-C reaches us; we forward it once, cleanly
         else:
             popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        from ._child import child_command
-
-        self._process = subprocess.Popen(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         **child_command("train", args, run.backup_dir), **popen_kwargs)
+        command = child_command(job, run.backup_dir)
+        log.debug("starting darknet's training: %s", " ".join(command["args"]))
+        self._process = subprocess.Popen(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **command, **popen_kwargs)
+        log.info("training child process %d started, log in %s", self._process.pid, log_file)
 
     @property
     def pid(self) -> int:
@@ -437,8 +489,8 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
                gpus: Optional[Sequence[int]] = None, map_every: Optional[int] = None, *, clear: bool = False,
                resume: bool = False, backup: Optional[PathLike] = None, iou_thresh: float = 0.5) -> TrainingProcess:
     """Start training and return the event iterator (see :func:`train` for the arguments)."""
-    child_data, cfg_path, backup_dir, classes, network = prepare_training(data, cfg, pretrained, backup,
-                                                                          need_valid=bool(map_every))
+    prepared = prepare_training(data, cfg, pretrained, backup, need_valid=bool(map_every))
+    cfg_path, backup_dir, network = prepared.cfg, prepared.backup_dir, prepared.network
     gpu_list = _check_gpus(gpus)
     base = _cfg_base(cfg_path)
     weights = Path(pretrained) if pretrained is not None else None
@@ -452,20 +504,18 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
         clear = False
     if weights is not None and not clear and not resume:
         _check_iterations_left(weights, network, cfg_path)
-    from .datasets.darknet_format import read_data_file, read_image_list
-    n_train = len(read_image_list(read_data_file(child_data)["train"]))
-    args = {"data": str(child_data), "cfg": str(cfg_path.absolute()),
-            "weights": str(weights.absolute()) if weights else None,
-            "gpus": gpu_list, "clear": int(clear), "calc_map": int(bool(map_every)),
-            "map_epochs": _map_epochs(map_every, network, n_train) if map_every else 4, "iou": iou_thresh,
-            "backup": str(backup_dir.absolute())}
+    n_train = len(read_image_list(read_data_file(prepared.data_file)["train"]))
+    job = TrainingJob(data=str(prepared.data_file), cfg=str(cfg_path.absolute()),
+                      weights=str(weights.absolute()) if weights else None, gpus=gpu_list, clear=bool(clear),
+                      calc_map=bool(map_every), map_epochs=_map_epochs(map_every, network, n_train) if map_every else 4,
+                      iou=iou_thresh, backup=str(backup_dir))
     run = TrainingRun(data_file=Path(data), cfg_file=cfg_path, backup_dir=backup_dir,
                       log_file=backup_dir / f"{base}_train.log")
     if resume:
         history_csv = backup_dir / f"{base}_history.csv"
         if history_csv.exists():
             run.history = History.from_csv(history_csv)
-    return TrainingProcess(args, run, run.log_file)
+    return TrainingProcess(job, run, run.log_file)
 
 
 def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,

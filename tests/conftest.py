@@ -58,6 +58,32 @@ def find_test_models(repo: Path = REPO, progress: bool = False) -> Path:
     return files.weights.parent
 
 
+def native_library_problem() -> Optional[str]:
+    """Why libpydarknet cannot be loaded here (not built, PYDARKNET_LIBRARY pointing elsewhere...), or None."""
+    from pydarknet import _native
+    from pydarknet.errors import NativeLibraryError
+
+    try:
+        _native.load()
+    except (NativeLibraryError, OSError) as error:
+        return str(error)
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_native: needs libpydarknet (built and loadable); skipped, with the "
+                                       "reason, where it is not")
+
+
+def pytest_collection_modifyitems(config, items):
+    marked = [item for item in items if item.get_closest_marker("requires_native")]
+    problem = native_library_problem() if marked else None
+    if problem:
+        skip = pytest.mark.skip(reason=f"needs the native library: {problem}")
+        for item in marked:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config):
     folder, how = models_origin()
     return f"test models: {folder} ({how})" if folder is not None else f"test models: {how}"

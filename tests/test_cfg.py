@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pydarknet.cfg as cfg_module
+from pydarknet import resources
 from pydarknet.cfg import (
     TEMPLATES,
     Cfg,
@@ -291,7 +291,8 @@ def test_installed_templates_come_before_the_source_checkout(tmp_path, monkeypat
     (package / "templates" / "tiny.cfg").write_text("# installed\n[net]\n")
     (checkout / "tiny.cfg").write_text("# checkout\n[net]\n")
     (checkout / "other.cfg").write_text("# checkout only\n[net]\n")
-    monkeypatch.setattr(cfg_module, "__file__", str(package / "cfg.py"))
+    monkeypatch.setattr(resources, "PACKAGE_DIR", package)
+    monkeypatch.setattr(resources, "SOURCE_ROOT", package.parent)
     assert template_path("tiny").read_text().startswith("# installed")
     assert template_path("other").read_text().startswith("# checkout only")
     with pytest.raises(ConfigError, match="unknown cfg template"):

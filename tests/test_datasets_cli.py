@@ -1,21 +1,16 @@
-"""The convert and dataset subcommands, through a parser built the way pydarknet.cli builds it."""
+"""The convert and dataset subcommands, as the pydarknet command runs them (its one error policy included)."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 from fixtures_datasets import voc_xml, write_groundtruth_mat, write_jpeg, write_text
 
-from pydarknet.datasets.cli import register
+from pydarknet import cli
 
 
 def run(*argv) -> int:
-    parser = argparse.ArgumentParser(prog="pydarknet")
-    sub = parser.add_subparsers(dest="command")
-    register(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
+    return cli.main([str(a) for a in argv])
 
 
 @pytest.fixture
@@ -70,7 +65,7 @@ def test_errors_are_one_line_without_traceback(logos32plus, tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("x")
     assert run("convert", "logos32plus", logos32plus, "--out", tmp_path / "full", "--no-progress") == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "not empty" in err and "Traceback" not in err
+    assert err.startswith("pydarknet convert: error: ") and "not empty" in err and "Traceback" not in err
 
     assert run("convert", "logos32plus", logos32plus, "--out", tmp_path / "o", "--classes", "cocacolla",
                "--no-progress") == 1

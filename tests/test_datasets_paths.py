@@ -6,7 +6,6 @@ with a warning under ``skip_bad``), and the outside file must never appear in th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import warnings
@@ -14,6 +13,7 @@ import warnings
 import pytest
 from fixtures_datasets import voc_xml, write_groundtruth_mat, write_jpeg, write_text
 
+from pydarknet import cli
 from pydarknet.datasets import (
     DatasetWarning,
     read_coco,
@@ -24,16 +24,12 @@ from pydarknet.datasets import (
     read_yolo,
     write_darknet_dataset,
 )
-from pydarknet.datasets.cli import register
 from pydarknet.errors import DatasetError
 
 
 def datasets_main(argv) -> int:
-    """``pydarknet <argv>`` for the dataset commands, as the main parser runs them."""
-    parser = argparse.ArgumentParser(prog="pydarknet")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``pydarknet <argv>`` for the dataset commands, as the main parser runs them (errors: exit status 1)."""
+    return cli.main(argv)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DatasetError
-from .darknet_format import label_path_for, list_images, read_data_file, read_label_file, read_names, resolve_data_path
+from ..darknet_files import label_path_for, list_images, read_data_file, read_label_file, read_names, resolve_data_path
+from ..errors import DatasetError, NamesError
 from .dedupe import group_identical_files
 from .images import ImageInfo, probe_image, verify_image
 from .parallel import image_mapper
@@ -173,10 +173,10 @@ def _check_names(options: Dict[str, str], data_file: Path, n_classes: Optional[i
         return [str(i) for i in range(n_classes or 0)]
     names_file = resolve_data_path(options["names"], data_file)
     try:
-        raw_lines = names_file.read_text(encoding="utf-8", errors="replace").split("\n")
         classes = read_names(names_file)
-    except FileNotFoundError:
-        problems.append(Problem(str(names_file), "names file not found"))
+        raw_lines = names_file.read_text(encoding="utf-8", errors="replace").split("\n")
+    except NamesError as error:   # missing, empty, binary: the reason without the path, which Problem names
+        problems.append(Problem(str(names_file), str(error).replace(f"{names_file}: ", "", 1)))
         return [str(i) for i in range(n_classes or 0)]
     darknet_lines = raw_lines[:-1] if raw_lines and raw_lines[-1] == "" else raw_lines  # final newline ends a line
     blank_tail = len(darknet_lines) - len(classes)

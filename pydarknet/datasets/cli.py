@@ -1,8 +1,8 @@
 """Command line for datasets: ``pydarknet convert ...`` and ``pydarknet dataset merge|check ...``.
 
 ``register(subparsers)`` adds both commands to the main parser's subparsers; each sets ``func`` to a handler
-that takes the parsed arguments and returns an exit code (0 ok, 1 failed or problems found), printing errors
-as one line instead of a traceback.
+that takes the parsed arguments and returns an exit code (0 ok, 1 problems found); errors are reported by the
+``pydarknet`` command's one policy (:mod:`pydarknet.cli_errors`: one line, exit status 1; Ctrl-C 130).
 """
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import argparse
 import contextlib
 import sys
 import warnings
-from typing import Callable, Iterator
+from typing import Iterator
 
-from ..errors import DarknetError
 from .classes import parse_classes_option
 from .fsutil import LINK_MODES
 from .problems import DatasetWarning
@@ -20,6 +19,8 @@ from .problems import DatasetWarning
 __all__ = ["register"]
 
 FORMATS = ("logos32plus", "litw", "flickrlogos32", "voc", "yolo", "coco")
+# said after "interrupted" by the commands that write a dataset (all or nothing: fsutil.staged_output_dir)
+_NOTHING_WRITTEN = "nothing was written to the output folder"
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -46,7 +47,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     group.add_argument("--names", help="yolo: class names file (default: from obj.data or the folder)")
     group.add_argument("--images-dir", help="coco: folder that file_name is relative to (default: the JSON's)")
     group.add_argument("--include-difficult", action="store_true", help="voc, litw: keep objects marked difficult")
-    convert.set_defaults(func=_run_convert)
+    convert.set_defaults(func=_run_convert, interrupted_note=_NOTHING_WRITTEN)
 
     dataset = subparsers.add_parser("dataset", help="merge or check darknet datasets",
                                     description="Merge darknet datasets or check one the way darknet reads it.")
@@ -55,7 +56,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     merge = actions.add_parser("merge", help="merge darknet/YOLO datasets into one with a fresh split")
     merge.add_argument("sources", nargs="+", help="darknet dataset folders or obj.data files")
     _add_output_options(merge)
-    merge.set_defaults(func=_run_merge)
+    merge.set_defaults(func=_run_merge, interrupted_note=_NOTHING_WRITTEN)
 
     check = actions.add_parser("check", help="verify a darknet dataset; counts, box sizes, problems")
     check.add_argument("data_file", help="obj.data (or the folder holding it)")
@@ -83,15 +84,18 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    return _guarded(_convert, args)
+    with _brief_warnings():
+        return _convert(args)
 
 
 def _run_merge(args: argparse.Namespace) -> int:
-    return _guarded(_merge, args)
+    with _brief_warnings():
+        return _merge(args)
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    return _guarded(_check, args)
+    with _brief_warnings():
+        return _check(args)
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -179,20 +183,6 @@ def _check(args: argparse.Namespace) -> int:
                            progress=not args.no_progress)
     print(report.summary())
     return 0 if report.ok else 1
-
-
-def _guarded(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a command; expected failures become one 'error:' line on stderr and exit code 1."""
-    try:
-        with _brief_warnings():
-            return command(args)
-    except (DarknetError, OSError, ValueError) as exc:  # OSError: missing files, permissions, full disk
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        writes = getattr(args, "out", None) is not None     # convert and merge write a dataset; check does not
-        print("interrupted" + ("; nothing was written to the output folder" if writes else ""), file=sys.stderr)
-        return 130
 
 
 @contextlib.contextmanager

@@ -13,10 +13,11 @@ from typing import Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes
 from ..boxes import coco_to_xyxy, xyxy_to_coco
 from ..errors import DatasetError
 from .classes import ClassSpec, clean_class_name, resolve_classes
-from .fsutil import atomic_write_bytes, path_in_root
+from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
@@ -151,5 +152,5 @@ def write_coco(samples: Iterable[Sample], json_file: PathLike, classes: ClassSpe
                 "categories": [{"id": i + 1, "name": name, "supercategory": "logo"}
                                for i, name in enumerate(class_names)]}
     json_file.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(json_file, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8"))
+    atomic_write_bytes(json_file, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8"), DatasetError)
     return json_file

@@ -27,9 +27,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 import numpy as np
 
 from ..boxes import sanitize_xyxy, xyxy_to_yolo
-from ..errors import DatasetError
-from .classes import ClassSpec, names_line_problem, resolve_classes
-from .darknet_format import (
+from ..darknet_files import (
     format_label_lines,
     label_path_for,
     list_images,
@@ -38,8 +36,12 @@ from .darknet_format import (
     read_names,
     resolve_data_path,
     write_data_file,
+    write_image_list,
     write_lf_text,
+    write_names,
 )
+from ..errors import DatasetError
+from .classes import ClassSpec, names_line_problem, resolve_classes
 from .dedupe import group_identical_files
 from .fsutil import LINK_MODES, check_output_dir, place_file, safe_file_stem, staged_output_dir
 from .images import DARKNET_IMAGE_EXTENSIONS, ImageInfo, decode_oriented, probe_image, verify_image
@@ -182,8 +184,8 @@ def write_darknet_dataset(
         for item, valid in zip(prepared, is_valid):
             lists["valid" if valid else "train"].append(str(images_dir / item.output_name))
         for split_name in SPLITS:
-            write_lf_text(staging / f"{split_name}.txt", "".join(path + "\n" for path in lists[split_name]))
-        write_lf_text(staging / "obj.names", "".join(name + "\n" for name in class_names))
+            write_image_list(staging / f"{split_name}.txt", lists[split_name])
+        write_names(staging / "obj.names", class_names)
         write_data_file(staging / "obj.data", len(class_names), out_dir / "train.txt", out_dir / "valid.txt",
                         out_dir / "obj.names", out_dir / "backup")
 

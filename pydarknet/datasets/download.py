@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from ..atomic import atomic_write_bytes
 from ..errors import DatasetError
 from .dedupe import sha1_of_bytes
-from .fsutil import atomic_write_bytes, place_file
+from .fsutil import place_file
 from .images import ImageTooLargeError, TruncatedImageError, verify_image, verify_image_bytes
 from .litw import UrlEntry, litw_data_dir, read_urls_file
 from .voc import find_image
@@ -381,7 +382,7 @@ class _ContentStore:
         with self._lock:
             original = self._paths.get(digest)
             if original is None:
-                atomic_write_bytes(destination, data)
+                atomic_write_bytes(destination, data, DatasetError)
                 self._paths[digest] = destination
                 return False
             temporary = destination.with_name(f".{destination.name}.link.part")
@@ -455,5 +456,5 @@ def _write_failure_report(images_base: Path, failures: List[DownloadFailure]) ->
     lines = ["folder\tid\turl\treason\tattempts"]
     lines += [f"{f.folder}\t{f.image_id}\t{f.url}\t{f.reason}\t{f.attempts}" for f in failures]
     images_base.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), DatasetError)
     return path

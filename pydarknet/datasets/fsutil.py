@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Iterator, Union
 
 from ..atomic import AtomicFolder
-from ..atomic import atomic_write_bytes as write_atomically
 from ..errors import DatasetError
 
-__all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "atomic_write_bytes", "place_file",
+__all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "place_file",
            "safe_file_stem", "path_in_root"]
 
 PathLike = Union[str, os.PathLike]
@@ -47,11 +46,6 @@ def staged_output_dir(out_dir: PathLike, overwrite: bool = False) -> Iterator[Pa
         folder.abort()
         raise
     folder.commit()
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` either keeps what it had or holds all of ``data``."""
-    write_atomically(path, data, error=DatasetError)
 
 
 def place_file(source: PathLike, destination: PathLike, mode: str) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..boxes import voc_to_xyxy
 from ..errors import DatasetError
+from ..images import DATASET_IMAGE_SUFFIXES
 from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
@@ -27,7 +28,6 @@ __all__ = ["VocObject", "VocAnnotation", "parse_voc_xml", "voc_sample", "read_vo
 
 PathLike = Union[str, os.PathLike]
 _BNDBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def find_image(folder: Path, stem: str, filename: Optional[str] = None) -> Optio
         candidate = folder / Path(filename.replace("\\", "/")).name
         if candidate.is_file():
             return candidate
-    for suffix in IMAGE_SUFFIXES:
+    for suffix in DATASET_IMAGE_SUFFIXES:
         for candidate in (folder / (stem + suffix), folder / (stem + suffix.upper())):
             if candidate.is_file():
                 return candidate

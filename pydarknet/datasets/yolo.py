@@ -1,6 +1,6 @@
 """darknet/YOLO datasets: an ``obj.data`` with its image lists, or a folder of images with label files.
 
-Labels are found the way darknet finds them (:func:`.darknet_format.label_path_for`); a folder may also use the
+Labels are found the way darknet finds them (:func:`pydarknet.darknet_files.label_path_for`); a folder may also use the
 YOLOv5 layout ``images/x.jpg`` + ``labels/x.txt``.  An image without a label file is a negative, as in darknet.
 """
 from __future__ import annotations
@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..boxes import snap_to_image, yolo_to_xyxy
-from ..errors import DatasetError
-from .classes import clean_class_name
-from .darknet_format import (
+from ..darknet_files import (
     label_path_for,
     list_images,
     parse_label_text,
@@ -21,11 +19,13 @@ from .darknet_format import (
     read_names,
     resolve_data_path,
 )
+from ..errors import DatasetError
+from ..images import DATASET_IMAGE_SUFFIXES
+from .classes import clean_class_name
 from .fsutil import path_in_root
 from .images import probe_image
 from .model import Sample
 from .problems import reject
-from .voc import IMAGE_SUFFIXES
 
 __all__ = ["read_yolo", "yolo_class_names"]
 
@@ -106,7 +106,7 @@ def _from_data_file(data_file: Path) -> List[Tuple[Path, Path]]:
 
 
 def _from_folder(folder: Path) -> List[Tuple[Path, Path]]:
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in DATASET_IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise DatasetError("no images found", path=folder)
     return [(image, folder) for image in images]

@@ -17,7 +17,7 @@ import warnings
 from typing import List, Optional
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
-from ..errors import DarknetError, NamesError, NativeLibraryError
+from ..errors import NamesError, NativeLibraryError
 from .analyze import VideoAnalysis, analyze_video, default_settings, detector_threshold, resolve_classes
 from .errors import TruncatedVideoWarning
 from .exposure import ExposureSettings
@@ -137,7 +137,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                                "rate (no value without it)")
     exposure.add_argument("--truth", metavar="CSV",
                           help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
-    parser.set_defaults(func=run_video)
+    parser.set_defaults(func=run_video, interrupted_note="no output was written")
     return parser
 
 
@@ -219,16 +219,9 @@ def run_video(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         # a truncated video warns from the reader thread: collect it and show it as one line
         warnings.simplefilter("always", TruncatedVideoWarning)
-        try:
+        try:   # errors and Ctrl-C: the pydarknet command's one policy (pydarknet.cli_errors)
             _check_outputs(args)
             analysis = _analyze(args)
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
-            return 130
-        except (DarknetError, OSError) as error:
-            message = " ".join(str(error).split())  # one line, whatever the exception's own layout
-            print(f"{PROG}: error: {message}", file=sys.stderr)
-            return 1
         finally:
             for warning in caught:
                 print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
