@@ -183,7 +183,8 @@ def test_a_swap_that_fails_and_cannot_be_undone_keeps_the_earlier_report(tmp_pat
             raise OSError(5, "Input/output error")
         real_replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", flaky_replace)
+    from pydarknet import atomic
+    monkeypatch.setattr(atomic, "_rename", flaky_replace)   # what atomic.replace renames with
     with pytest.raises(VideoOutputError, match="is kept in") as info:
         builder.commit()
     monkeypatch.undo()
