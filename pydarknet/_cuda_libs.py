@@ -220,10 +220,10 @@ def prepare(library: os.PathLike) -> List[CudaLibrary]:
         major = cuda_major_of([lib.soname for lib in found])
         hints = sorted({package_hint(s, major) for s in missing})
         raise NativeLibraryError(
-            f"{library} is a CUDA build of pydarknet and needs {', '.join(missing)}, which is not in its run path "
-            f"({', '.join(expand_origin(elf_dynamic(library)[1], library)) or 'none'}), nor on the system's library "
-            f"path, nor in an nvidia-* wheel on sys.path. Install {' and '.join(hints)} into this environment "
-            f"(`pip install \"pydarknet[cuda]\"` brings them; see docs/gpu.md), or install a CPU build "
+            f"{library} is a CUDA build of pydarknet and cannot find {', '.join(missing)}: not in its run path "
+            f"({', '.join(expand_origin(elf_dynamic(library)[1], library)) or 'none'}), not on the system's library "
+            f"path, not in an nvidia-* wheel on sys.path. Install {' and '.join(hints)} into this environment (the "
+            f"cuda extra brings them: pip install \".[cuda]\"; see docs/gpu.md), or install a CPU build "
             f"(pip install . -C cmake.define.PYDARKNET_CUDA=OFF).", path=library)
     return found
 
