@@ -38,6 +38,7 @@ _CU12_PACKAGES = {"cudart": "nvidia-cuda-runtime-cu12", "cublas": "nvidia-cublas
 HOW_RUNPATH = "runpath"        # the loader finds it through libpydarknet's RUNPATH
 HOW_SYSTEM = "system"          # LD_LIBRARY_PATH, ld.so.cache or the default folders
 HOW_WHEEL = "wheel"            # preloaded here from an nvidia-* wheel on sys.path
+HOW_TOOLKIT = "toolkit"        # preloaded here from the CUDA toolkit's lib64 ($CUDA_HOME, /usr/local/cuda)
 HOW_MISSING = "missing"
 
 
@@ -165,6 +166,15 @@ def cuda_major_of(needed: Sequence[str]) -> Optional[int]:
     return next((int(m.group(2)) for m in map(CUDA_SONAME.match, needed) if m and m.group(1) == "cudart"), None)
 
 
+def toolkit_dirs(environ=None) -> List[str]:
+    """The library folders of an installed CUDA toolkit, which the loader searches only if ld.so.conf names them."""
+    environ = os.environ if environ is None else environ
+    roots = [environ.get(v) for v in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT")] + ["/usr/local/cuda"]
+    dirs = [os.path.join(r, sub) for r in roots if r for sub in ("lib64", os.path.join("targets", "x86_64-linux",
+                                                                                       "lib"))]
+    return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
 def _loadable_from_system(soname: str) -> bool:
     try:
         _handles.append(ctypes.CDLL(soname))   # RTLD_LOCAL: the loader's own search, nothing made global
@@ -174,11 +184,11 @@ def _loadable_from_system(soname: str) -> bool:
 
 
 def locate(library: os.PathLike, sites: Optional[Sequence[str]] = None, try_system=_loadable_from_system,
-           ) -> List[CudaLibrary]:
+           toolkits: Optional[Sequence[str]] = None) -> List[CudaLibrary]:
     """Where each CUDA library `library` needs will come from, loading from a wheel those the loader would miss.
 
     Order: libpydarknet's RUNPATH (the loader looks there first), the system's search (LD_LIBRARY_PATH,
-    ld.so.cache), then the nvidia-* wheels on sys.path (our fallback)."""
+    ld.so.cache), then our fallbacks: the nvidia-* wheels on sys.path, and the CUDA toolkit's lib64."""
     needed, runpath = elf_dynamic(library)
     folders = expand_origin(runpath, library)
     result = []
@@ -192,12 +202,16 @@ def locate(library: os.PathLike, sites: Optional[Sequence[str]] = None, try_syst
         if try_system(soname):
             result.append(CudaLibrary(soname, HOW_SYSTEM))
             continue
-        for candidate in wheel_candidates(soname, sites):
+        candidates = [(HOW_WHEEL, c) for c in wheel_candidates(soname, sites)]
+        candidates += [(HOW_TOOLKIT, os.path.join(d, soname)) for d in (toolkit_dirs() if toolkits is None
+                                                                          else toolkits)
+                       if os.path.isfile(os.path.join(d, soname))]
+        for how, candidate in candidates:
             try:
                 _handles.append(ctypes.CDLL(candidate))   # RTLD_LOCAL (ctypes' default on Linux)
             except OSError:
                 continue
-            result.append(CudaLibrary(soname, HOW_WHEEL, candidate))
+            result.append(CudaLibrary(soname, how, candidate))
             break
         else:
             result.append(CudaLibrary(soname, HOW_MISSING))
@@ -222,9 +236,9 @@ def prepare(library: os.PathLike) -> List[CudaLibrary]:
         raise NativeLibraryError(
             f"{library} is a CUDA build of pydarknet and cannot find {', '.join(missing)}: not in its run path "
             f"({', '.join(expand_origin(elf_dynamic(library)[1], library)) or 'none'}), not on the system's library "
-            f"path, not in an nvidia-* wheel on sys.path. Install {' and '.join(hints)} into this environment (the "
-            f"cuda extra brings them: pip install \".[cuda]\"; see docs/gpu.md), or install a CPU build "
-            f"(pip install . -C cmake.define.PYDARKNET_CUDA=OFF).", path=library)
+            f"path, not in an nvidia-* wheel on sys.path or a CUDA toolkit's lib64. Install {' and '.join(hints)} "
+            f"into this environment (the cuda extra brings them: pip install \".[cuda]\"; see docs/gpu.md), or "
+            f"install a CPU build (pip install . -C cmake.define.PYDARKNET_CUDA=OFF).", path=library)
     return found
 
 

@@ -154,7 +154,8 @@ def _cuda_runtime_lines(runtime: Dict) -> List[str]:
     how = {lib.soname: lib.how for lib in runtime["found"]}
     loaded = runtime["libraries"]
     by_how = {"runpath": "found through libpydarknet's RUNPATH", "system": "found on the system's library path",
-              "wheel": "preloaded from an nvidia-* wheel on sys.path"}
+              "wheel": "preloaded from an nvidia-* wheel on sys.path",
+              "toolkit": "preloaded from the CUDA toolkit's lib64"}
 
     def line(label: str, prefix: str, version) -> str:
         soname = next((s for s in loaded if s.startswith(prefix + ".so")), None)

@@ -106,6 +106,26 @@ def test_a_library_elsewhere_gets_the_wheel_copy_preloaded_and_then_loads(tmp_pa
 
 
 @linux_cc
+def test_without_a_wheel_the_toolkit_lib64_is_the_last_place_looked(tmp_path):
+    site, cudart, lib = fake_site(tmp_path)
+    toolkit = tmp_path / "cuda" / "lib64"
+    toolkit.mkdir(parents=True)
+    shutil.move(str(cudart), str(toolkit / FAKE))
+    probe = ("import json, sys\nfrom pydarknet import _cuda_libs\n"
+             "found = _cuda_libs.locate(sys.argv[1], sites=[], try_system=lambda s: False, toolkits=[sys.argv[2]])\n"
+             "print(json.dumps([(f.soname, f.how, f.path) for f in found]))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(lib), str(toolkit)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[FAKE, "toolkit", str(toolkit / FAKE)]]
+
+
+def test_toolkit_dirs_follow_cuda_home(tmp_path):
+    (tmp_path / "lib64").mkdir()
+    assert _cuda_libs.toolkit_dirs({"CUDA_HOME": str(tmp_path)})[0] == str(tmp_path / "lib64")
+
+
+@linux_cc
 def test_a_missing_cuda_library_is_a_clear_error_naming_it_and_its_package(tmp_path):
     _, cudart, lib = fake_site(tmp_path)
     cudart.unlink()
