@@ -150,7 +150,7 @@ def test_build_info_says_cuda_cudnn_and_fp16(build_info):
 
 
 def find_cuobjdump() -> Optional[str]:
-    candidates = [shutil.which("cuobjdump")]
+    candidates = [os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump")]
     site = wheels_site()
     if site is not None:
         candidates += [str(p) for p in sorted(site.glob("nvidia/cu*/bin/cuobjdump"))]
