@@ -2,7 +2,7 @@
 # One GPU session on a lent machine (the workplace's `device` tool runs this from the repository root with the
 # darknet submodule, .device/models (the test weights) and .whl (cffi wheels) carried, both made by
 # bench/prepare_gpu_carry.sh; $OUT comes back).
-#   bench/gpu_session.sh build test bench      # any of: build test bench heavy video memory train
+#   bench/gpu_session.sh build test bench      # any of: build test bench heavy video memory train cuda-wheels
 # Builds pydarknet with CUDA + cuDNN (from the nvidia-cudnn wheel) + FP16 for the GPU present, prints the
 # doctor's report, runs the test suite, and runs the benchmarks, logging everything under $OUT.
 set -uo pipefail
@@ -52,5 +52,19 @@ if [[ $steps == *" train "* ]]; then
   log train
   python3 bench/bench_train.py --template yolov4-tiny --size 416 --width 1 --iterations 1000 --images 400 \
       --gpus 0 --rounds 2 2>&1 | tail -14
+fi
+if [[ $steps == *" cuda-wheels "* ]]; then
+  # the library built from the nvidia-* wheels on the CPU machine (docs/gpu.md), run on this GPU against the CUDA
+  # runtime, cuBLAS, cuRAND and cuDNN found here (pydarknet/_cuda_libs.py says where, the doctor prints it)
+  log cuda-wheels
+  lib=$PWD/.device/cuda-wheels/libpydarknet.so
+  if [[ ! -f $lib ]]; then
+    echo "=== no $lib: run bench/prepare_gpu_carry.sh --cuda-wheels and carry .device"
+  else
+    PYDARKNET_LIBRARY=$lib python3 -m pydarknet doctor | tee "$OUT/doctor-cuda-wheels.txt"
+    PYDARKNET_LIBRARY=$lib PYDARKNET_CUDA_LIBRARY=$lib python3 -m pytest tests/test_cuda_wheels.py \
+        tests/test_cuda_libs.py tests/test_detector.py -q -p no:cacheprovider -rs 2>&1 | tail -30 \
+        | tee "$OUT/tests-cuda-wheels.txt"
+  fi
 fi
 log done

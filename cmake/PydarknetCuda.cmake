@@ -1,12 +1,20 @@
 # Decide whether and how darknet is built with CUDA, cuDNN and FP16 (CUDNN_HALF).
 #
-# In:  PYDARKNET_CUDA, PYDARKNET_CUDNN, PYDARKNET_CUDNN_HALF (AUTO|ON|OFF), PYDARKNET_CUDA_ARCHITECTURES
+# In:  PYDARKNET_CUDA (AUTO|ON|OFF|WHEELS), PYDARKNET_CUDNN, PYDARKNET_CUDNN_HALF (AUTO|ON|OFF),
+#      PYDARKNET_CUDA_ARCHITECTURES
 # Out: PYDARKNET_WITH_CUDA, PYDARKNET_WITH_CUDNN, PYDARKNET_WITH_HALF (ON/OFF), PYDARKNET_CUDA_ARCHS (list),
 #      PYDARKNET_CUDNN_INCLUDE_DIR, PYDARKNET_CUDNN_LIBRARY, PYDARKNET_CUDNN_VERSION, PYDARKNET_CUDA_VERSION,
 #      PYDARKNET_RUNTIME_RPATH (where the loader should look for cuDNN/cuBLAS at run time),
 #      PYDARKNET_BUILD_NOTES (why something that was asked for AUTO is off)
 #
-# AUTO never fails: it builds for the CPU and says why.  ON fails the configure step loudly.
+# AUTO never fails: it builds for the CPU and says why.  ON fails the configure step loudly.  WHEELS is ON with the
+# toolkit and cuDNN taken from the nvidia-* wheels of the building Python (cmake/PydarknetCudaWheels.cmake); cuDNN
+# is then required unless PYDARKNET_CUDNN=OFF.
+#
+# Architectures: 'native' is the GPUs present, or where there is none, 'portable': sm_75, 80, 86, 89 and 90 as
+# machine code plus compute_90 PTX, which newer GPUs compile when loading it (Turing to Hopper natively, FP16
+# Tensor Cores on all of them).
+set(PYDARKNET_PORTABLE_CUDA_ARCHS 75-real 80-real 86-real 89-real 90)
 
 set(PYDARKNET_WITH_CUDA OFF)
 set(PYDARKNET_WITH_CUDNN OFF)
@@ -18,8 +26,9 @@ set(PYDARKNET_RUNTIME_RPATH "")
 set(PYDARKNET_BUILD_NOTES "")
 
 function(_pdn_cuda_unavailable mode why)
-  if(mode STREQUAL "ON")
-    message(FATAL_ERROR "PYDARKNET_CUDA=ON, but ${why}. Install the missing parts or build with PYDARKNET_CUDA=OFF.")
+  if(mode MATCHES "^(ON|WHEELS)$")
+    message(FATAL_ERROR "PYDARKNET_CUDA=${mode}, but ${why}. Install the missing parts or build with "
+                        "PYDARKNET_CUDA=OFF.")
   endif()
   # cuDNN or FP16 asked for by name cannot quietly become a CPU build
   foreach(var PYDARKNET_CUDNN PYDARKNET_CUDNN_HALF)
@@ -107,6 +116,15 @@ if(PYDARKNET_CUDA STREQUAL "OFF")
   return()
 endif()
 
+set(PYDARKNET_WHEEL_SITE "")
+if(PYDARKNET_CUDA STREQUAL "WHEELS")
+  include(PydarknetCudaWheels)
+  pydarknet_cuda_from_wheels()   # sets CMAKE_CUDA_COMPILER and CUDAToolkit_ROOT to a toolkit made of the wheels
+  if(PYDARKNET_CUDNN STREQUAL "AUTO")
+    set(PYDARKNET_CUDNN ON)
+  endif()
+endif()
+
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
@@ -123,20 +141,26 @@ foreach(lib cudart cublas curand)
 endforeach()
 if(_pdn_missing)
   string(REPLACE ";" ", " _pdn_missing "${_pdn_missing}")
-  _pdn_cuda_unavailable("${PYDARKNET_CUDA}" "the CUDA toolkit of ${CMAKE_CUDA_COMPILER} (libraries in ${CUDAToolkit_LIBRARY_DIR}) lacks ${_pdn_missing}")
+  _pdn_cuda_unavailable("${PYDARKNET_CUDA}" "the CUDA toolkit of ${CMAKE_CUDA_COMPILER} (libraries in ${CUDAToolkit_LIBRARY_DIR}) lacks ${_pdn_missing} (PYDARKNET_CUDA=wheels takes the whole toolkit from the registry's nvidia-* wheels: docs/gpu.md)")
   return()
 endif()
 
-# Target architectures: 'native' means the GPUs present; with none present, every major architecture.
+# Target architectures: 'native' means the GPUs present; with none present, the portable set.
 set(_pdn_archs "${PYDARKNET_CUDA_ARCHITECTURES}")
 if(_pdn_archs STREQUAL "native")
   _pdn_detect_gpu_archs(_pdn_archs)
   if(NOT _pdn_archs)
-    message(STATUS "pydarknet: no GPU visible; compiling for all major CUDA architectures")
-    set(_pdn_archs "all-major")
+    message(STATUS "pydarknet: no GPU visible; compiling for the portable set of CUDA architectures")
+    set(_pdn_archs "portable")
   endif()
 endif()
+if(_pdn_archs STREQUAL "portable")
+  set(_pdn_archs ${PYDARKNET_PORTABLE_CUDA_ARCHS})
+endif()
 set(CMAKE_CUDA_ARCHITECTURES "${_pdn_archs}")
+# the shared CUDA runtime, as CUDA::cudart below: one runtime per process, the one the nvidia-cuda-runtime wheel
+# or the toolkit provides (not a second, static copy inside libpydarknet)
+set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
 enable_language(CUDA)
 set(PYDARKNET_CUDA_VERSION "${CMAKE_CUDA_COMPILER_VERSION}")
 
@@ -158,15 +182,38 @@ foreach(a ${_pdn_numeric})
 endforeach()
 set(PYDARKNET_CUDA_ARCHS "${_pdn_archs}")
 set(PYDARKNET_WITH_CUDA ON)
-set(PYDARKNET_RUNTIME_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+# At run time the loader must find cuBLAS, cuRAND, the CUDA runtime and cuDNN.  From wheels: relative to where
+# libpydarknet is installed (site-packages/pydarknet/_lib), in the same site-packages, so the installed package can
+# move with its environment; pydarknet/_cuda_libs.py covers other layouts.  Otherwise: where the toolkit is.
+set(PYDARKNET_RUNTIME_RPATH "")
+function(_pdn_rpath_into_site dir)
+  file(RELATIVE_PATH rel "${PYDARKNET_WHEEL_SITE}" "${dir}")
+  set(rpath ${PYDARKNET_RUNTIME_RPATH} "$ORIGIN/../../${rel}")
+  if(NOT PYDARKNET_WHEEL_ISOLATED)   # a build in a lasting environment: its absolute path too (build folders)
+    list(APPEND rpath "${dir}")
+  endif()
+  set(PYDARKNET_RUNTIME_RPATH "${rpath}" PARENT_SCOPE)
+endfunction()
+if(PYDARKNET_WHEEL_SITE)
+  _pdn_rpath_into_site("${PYDARKNET_WHEEL_CUDA_DIR}/lib")
+else()
+  set(PYDARKNET_RUNTIME_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+endif()
 
 # cuDNN
 if(NOT PYDARKNET_CUDNN STREQUAL "OFF")
-  _pdn_cudnn_hints(_pdn_hints _pdn_sites)
+  if(PYDARKNET_WHEEL_SITE)
+    # only the wheel's cuDNN: one built for another CUDA major elsewhere on the system would not fit the toolkit
+    set(_pdn_hints "${PYDARKNET_WHEEL_CUDNN_DIR}")
+    set(_pdn_cudnn_only_hints NO_DEFAULT_PATH)
+  else()
+    _pdn_cudnn_hints(_pdn_hints _pdn_sites)
+    set(_pdn_cudnn_only_hints "")
+  endif()
   find_path(PYDARKNET_CUDNN_INCLUDE_DIR NAMES cudnn.h HINTS ${_pdn_hints} PATH_SUFFIXES include cuda/include
-            NO_CACHE)
+            NO_CACHE ${_pdn_cudnn_only_hints})
   find_library(PYDARKNET_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 libcudnn.so.8 HINTS ${_pdn_hints}
-               PATH_SUFFIXES lib lib64 lib/x64 cuda/lib64 NO_CACHE)
+               PATH_SUFFIXES lib lib64 lib/x64 cuda/lib64 NO_CACHE ${_pdn_cudnn_only_hints})
   if(PYDARKNET_CUDNN_INCLUDE_DIR AND PYDARKNET_CUDNN_LIBRARY)
     set(PYDARKNET_WITH_CUDNN ON)
     foreach(h cudnn_version.h cudnn.h)
@@ -179,19 +226,24 @@ if(NOT PYDARKNET_CUDNN STREQUAL "OFF")
     # At run time the loader must find libcudnn: beside us in the same site-packages (relative, so the installed
     # package can move with its environment), and where it was found at build time.
     get_filename_component(_pdn_cudnn_libdir "${PYDARKNET_CUDNN_LIBRARY}" DIRECTORY)
-    foreach(site ${_pdn_sites})
-      string(FIND "${_pdn_cudnn_libdir}" "${site}/" _pos)
-      if(_pos EQUAL 0)
-        file(RELATIVE_PATH _rel "${site}" "${_pdn_cudnn_libdir}")
-        list(APPEND PYDARKNET_RUNTIME_RPATH "$ORIGIN/../../${_rel}")
-        break()
-      endif()
-    endforeach()
-    list(APPEND PYDARKNET_RUNTIME_RPATH "${_pdn_cudnn_libdir}")
+    if(PYDARKNET_WHEEL_SITE)
+      _pdn_rpath_into_site("${_pdn_cudnn_libdir}")
+    else()
+      foreach(site ${_pdn_sites})
+        string(FIND "${_pdn_cudnn_libdir}" "${site}/" _pos)
+        if(_pos EQUAL 0)
+          file(RELATIVE_PATH _rel "${site}" "${_pdn_cudnn_libdir}")
+          list(APPEND PYDARKNET_RUNTIME_RPATH "$ORIGIN/../../${_rel}")
+          break()
+        endif()
+      endforeach()
+      list(APPEND PYDARKNET_RUNTIME_RPATH "${_pdn_cudnn_libdir}")
+    endif()
     message(STATUS "pydarknet: cuDNN ${PYDARKNET_CUDNN_VERSION} at ${PYDARKNET_CUDNN_LIBRARY}")
   elseif(PYDARKNET_CUDNN STREQUAL "ON")
     message(FATAL_ERROR "PYDARKNET_CUDNN=ON, but cuDNN was not found (looked in: ${_pdn_hints} and the system). "
-                        "Install nvidia-cudnn-cu12/-cu13 into this environment or set CUDNN_ROOT.")
+                        "Install nvidia-cudnn-cu12/-cu13 into this environment or set CUDNN_ROOT "
+                        "(with PYDARKNET_CUDA=WHEELS: nvidia-cudnn-cu13, or PYDARKNET_CUDNN=OFF).")
   else()
     message(WARNING "pydarknet: cuDNN not found; CUDA build without cuDNN (slower, no FP16). Set CUDNN_ROOT to use it.")
     list(APPEND PYDARKNET_BUILD_NOTES "cuDNN not found")

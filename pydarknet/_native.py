@@ -150,6 +150,8 @@ def load():
         ffi.cdef(_cdef(header))
         from ._blas import locate as locate_blas
         locate_blas()   # OpenBLAS for darknet's CPU gemm (src/pdn_blas.c), from the scipy-openblas32 wheel
+        from ._cuda_libs import prepare as prepare_cuda_libs
+        prepare_cuda_libs(path)   # a CUDA build's cudart/cuBLAS/cuRAND/cuDNN: its RUNPATH, the system, nvidia-* wheels
         lib = _dlopen(ffi, path)
         version = lib.pdn_abi_version()
         if version != ABI_VERSION:
