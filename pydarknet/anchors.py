@@ -24,13 +24,12 @@ from typing import Iterable, List, NamedTuple, Optional, Union
 
 import numpy as np
 
+from ._typing import PathLike
 from .cfg import Cfg, read_cfg
 from .darknet_files import label_path_for, list_images, read_data_file, read_label_file, resolve_data_path
 from .errors import DatasetError
 
 __all__ = ["AnchorResult", "calc_anchors", "kmeans_anchors", "read_box_sizes", "wh_iou"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class AnchorResult(NamedTuple):

@@ -31,8 +31,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
+from ._typing import PathLike
 from .errors import DarknetError
 
 try:
@@ -40,7 +41,6 @@ try:
 except ImportError:  # Windows: no flock, so no way to tell a dead writer's leftovers from a live one's
     fcntl = None
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 # a temporary entry younger than this is kept even when unlocked: its writer may not have locked it yet
 STALE_AFTER_SECONDS = 60.0

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import resources
+from ._typing import PathLike
 from .errors import ConfigError
 
 __all__ = ["TEMPLATES", "HEAD_KINDS", "Cfg", "Section", "Head", "CfgProblem", "read_cfg", "make_cfg", "validate_cfg",
            "find_cfg_problems", "template_path", "default_max_batches", "anchor_pairs", "format_value",
            "darknet_view", "check_network", "NetworkLayout", "LayerShape", "NetworkTooLarge", "SUPPORTED_KINDS"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 # the templates make_cfg is tested with and the wheel ships (pydarknet/cfg_templates.txt, which CMake reads too); any
 # other cfg file darknet ships can be named in a checkout

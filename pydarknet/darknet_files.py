@@ -22,13 +22,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ._typing import PathLike
 from .errors import DatasetError, NamesError
 
 __all__ = ["label_path_for", "read_data_file", "resolve_data_path", "read_names", "write_names", "read_image_list",
            "write_image_list", "list_images", "parse_label_text", "read_label_file", "ParsedLabels",
            "format_label_lines", "write_data_file", "format_data_file", "write_lf_text", "BUILTIN_NAMES"]
 
-PathLike = Union[str, os.PathLike]
 
 # utils.c replace_image_to_label: folder rewrites, applied in this order
 _LABEL_FOLDER_REWRITES = [

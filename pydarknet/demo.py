@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import resources
+from ._typing import PathLike
 from .synthetic import BrandSet, Difficulty, compose, random_placements
 from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
 
@@ -33,7 +34,6 @@ __all__ = ["DEMO_SEED", "DEMO_BRANDS", "CLIP_SIZE", "CLIP_FPS", "CLIP_SECONDS", 
            "DemoModel", "demo_model", "model_files_or_demo", "DemoResult", "run_demo", "compare_with_truth",
            "register", "main"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 Size = Tuple[int, int]
 
 # BrandSet seed: KROVA (cyan circle), ZAPPO (purple shield), OKTA (red square), MIXLY (lime hexagon).  The clip,

@@ -7,14 +7,17 @@ words (``darknet_message``).
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Union
+
+from ._typing import PathLike
 
 
 class DarknetError(RuntimeError):
     """Base class of every error pydarknet raises on purpose."""
 
-    def __init__(self, message: str, path: Optional[os.PathLike] = None, darknet_message: str = ""):
-        self.path = os.fspath(path) if path is not None else None
+    def __init__(self, message: str, path: Optional[Union[PathLike, bytes]] = None, darknet_message: str = ""):
+        # bytes: a path darknet handed back undecoded; shown as the file system would decode it
+        self.path: Optional[str] = os.fsdecode(path) if path is not None else None
         self.darknet_message = darknet_message.strip()
         text = message
         if self.path and self.path not in message:

@@ -6,18 +6,16 @@ training) and, as a cross-check, an independent Python computation over ``Detect
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional
 
+from ._typing import PathLike
 from .errors import CudaError, DarknetError
 from .training_log import MapEvent, TrainingLogParser
-
-PathLike = Union[str, os.PathLike]
 
 # validate_detector_map's own constants: detections at confidence > 0.005 after NMS 0.45
 DARKNET_MAP_THRESH = 0.005

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict
 
+from ._typing import PathLike
 from .darknet_files import read_data_file as parse_data_file
 from .darknet_files import read_names  # noqa: F401  (the detector's class names: one reader for darknet and datasets)
 from .errors import ConfigError, WeightsError
-
-PathLike = Union[str, os.PathLike]
 
 
 def _existing_file(path: PathLike, what: str, error) -> Path:

@@ -45,13 +45,13 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import atomic
+from ._typing import PathLike
 from .atomic import AtomicFile
 from .errors import DarknetError
 
 __all__ = ["MODELS", "PretrainedModel", "Url", "PyPISdist", "ModelFiles", "DownloadError", "ChecksumError",
            "get", "cache_dir", "model_folder", "is_cached", "download", "sha256_of", "install_file"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 _CHUNK = 1 << 20
 _GITHUB = "https://github.com/AlexeyAB/darknet/releases/download"
 _PJREDDIE = "https://pjreddie.com/media/files"

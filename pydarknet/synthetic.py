@@ -32,11 +32,11 @@ import cv2
 import numpy as np
 
 from . import resources
+from ._typing import PathLike
 
 __all__ = ["Brand", "BrandSet", "Placement", "Difficulty", "EASY", "MEDIUM", "HARD", "compose", "random_background",
            "random_placements", "render_sample", "generate_dataset", "placement_corners"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 Size = Tuple[int, int]  # (width, height)
 
 _NAMES = ("ZAPPO", "KROVA", "MIXLY", "TORBA", "QUENTO", "VEXA", "LUMO", "BRISKO", "OKTA", "FENIX", "GLOBA", "YARRO")

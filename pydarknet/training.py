@@ -26,9 +26,10 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from ._child import TrainingJob, child_command
+from ._typing import PathLike
 from .atomic import atomic_write_bytes
 from .darknet_files import format_data_file, list_images, read_data_file, read_image_list, resolve_data_path
 from .errors import ConfigError, CudaError, DatasetError, TrainingError, WeightsError
@@ -47,7 +48,6 @@ from .training_log import (
 if TYPE_CHECKING:
     from .cfg import Cfg
 
-PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
 
 # printed by src/pdn_train.c when a stop request made darknet save its weights mid-run

@@ -19,12 +19,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
+from ._typing import PathLike
 from .atomic import atomic_write_bytes
 
 __all__ = [
@@ -32,8 +32,6 @@ __all__ = [
     "WarningEvent", "ErrorEvent", "TrainingDoneEvent", "Event", "TrainingLogParser", "parse_log", "History",
     "HistoryRow",
 ]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 # --- events ------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ also gives per-class box counts and a histogram of box sizes (PNG).
 """
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .._typing import PathLike
 from ..darknet_files import label_path_for, list_images, read_data_file, read_label_file, read_names, resolve_data_path
 from ..errors import DatasetError, NamesError
 from .dedupe import group_identical_files
@@ -22,8 +22,6 @@ from .images import ImageInfo, probe_image, verify_image
 from .parallel import image_mapper
 
 __all__ = ["check_dataset", "CheckReport", "Problem"]
-
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass

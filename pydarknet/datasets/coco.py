@@ -6,13 +6,13 @@ top-left, continuous coordinates, iscrowd) and ``categories`` (id, name).
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Union
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
+from .._typing import PathLike
 from ..atomic import atomic_write_bytes
 from ..boxes import coco_to_xyxy, xyxy_to_coco
 from ..errors import DatasetError
@@ -24,8 +24,6 @@ from .problems import reject
 from .reconcile import boxes_for_image
 
 __all__ = ["read_coco", "write_coco"]
-
-PathLike = Union[str, os.PathLike]
 
 
 def read_coco(json_file: PathLike, images_dir: Optional[PathLike] = None, include_crowd: bool = False,

@@ -17,15 +17,15 @@ into a label path (.gif, .webp, ...) are re-encoded to .jpg for the same reason.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from .._typing import PathLike
 from ..boxes import sanitize_xyxy, xyxy_to_yolo
 from ..darknet_files import (
     format_label_lines,
@@ -52,7 +52,6 @@ from .split import parse_split, stratified_group_split
 
 __all__ = ["DarknetDataset", "ConversionStats", "write_darknet_dataset", "load_darknet_dataset"]
 
-PathLike = Union[str, os.PathLike]
 SPLITS = ("train", "valid")
 _JPEG_QUALITY = 95
 

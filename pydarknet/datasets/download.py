@@ -26,8 +26,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .._typing import PathLike
 from ..atomic import atomic_write_bytes
 from ..errors import DatasetError
 from .dedupe import sha1_of_bytes
@@ -38,7 +39,6 @@ from .voc import find_image
 
 __all__ = ["download_litw_images", "DownloadReport", "DownloadFailure"]
 
-PathLike = Union[str, os.PathLike]
 # a browser-like agent: several image hosts refuse urllib's default one
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "bmp": ".bmp", "webp": ".webp"}

@@ -10,12 +10,12 @@ dataset's own evaluation SDK does ("HP" -> "hp"); note it spells "guiness" where
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
 import numpy as np
 
+from .._typing import PathLike
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
 from .classes import clean_class_name
@@ -27,7 +27,6 @@ from .reconcile import boxes_for_image
 
 __all__ = ["read_flickrlogos32"]
 
-PathLike = Union[str, os.PathLike]
 NO_LOGO = "no-logo"
 SUBSETS = ("all", "trainset", "valset", "testset")   # the lists FlickrLogos-v2 ships (dataset-formats.md)
 

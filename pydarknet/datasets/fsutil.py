@@ -7,15 +7,15 @@ import re
 import shutil
 import unicodedata
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
+from .._typing import PathLike
 from ..atomic import AtomicFolder
 from ..errors import DatasetError
 
 __all__ = ["LINK_MODES", "check_output_dir", "staged_output_dir", "place_file",
            "safe_file_stem", "path_in_root"]
 
-PathLike = Union[str, os.PathLike]
 LINK_MODES = ("hardlink", "symlink", "copy")
 _DRIVE = re.compile(r"[A-Za-z]:")
 

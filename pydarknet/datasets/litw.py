@@ -13,14 +13,14 @@ the dataset's own cleaning script, minus its bugs), then passed through an optio
 """
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Union
+from typing import Dict, Iterator, List, Mapping, Optional
 
+from .._typing import PathLike
 from ..errors import DatasetError
 from .fsutil import path_in_root
 from .model import Sample
@@ -29,7 +29,6 @@ from .voc import find_image, parse_voc_xml, voc_sample
 
 __all__ = ["read_litw", "normalize_brand", "read_urls_file", "UrlEntry", "litw_data_dir"]
 
-PathLike = Union[str, os.PathLike]
 
 _OCCLUSION = re.compile(r"[\s+\-]*(?:teilsichtbar|partial)\b")
 _TEXT_SUFFIX = re.compile(r"[\s\-]*(?:schriftzug|schrift)$")

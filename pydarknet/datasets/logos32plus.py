@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional
 
 import numpy as np
 
+from .._typing import PathLike
 from ..boxes import xywh_to_xyxy
 from ..errors import DatasetError
 from .classes import clean_class_name
@@ -24,7 +25,6 @@ from .reconcile import boxes_for_image
 
 __all__ = ["read_logos32plus", "load_groundtruth"]
 
-PathLike = Union[str, os.PathLike]
 
 # accepted spellings of each field, first the one the real file uses; else the fields are taken by position
 _FIELD_ALIASES = {"file": ("file", "relpath", "path"), "bboxes": ("bboxes", "bbox"), "name": ("name", "logo")}

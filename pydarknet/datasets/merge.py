@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
+from .._typing import PathLike
 from .classes import ClassSpec
 from .darknet_writer import DarknetDataset, write_darknet_dataset
 from .model import Sample
@@ -13,7 +14,6 @@ from .yolo import read_yolo
 
 __all__ = ["merge_datasets"]
 
-PathLike = Union[str, os.PathLike]
 Source = Union[PathLike, Iterable[Sample]]
 
 

@@ -6,14 +6,14 @@ them); the image's real size always comes from the image file.
 """
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .._typing import PathLike
 from ..boxes import voc_to_xyxy
 from ..errors import DatasetError
 from ..images import DATASET_IMAGE_SUFFIXES
@@ -26,7 +26,6 @@ from .reconcile import boxes_for_image
 
 __all__ = ["VocObject", "VocAnnotation", "parse_voc_xml", "voc_sample", "read_voc", "find_image"]
 
-PathLike = Union[str, os.PathLike]
 _BNDBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 
 

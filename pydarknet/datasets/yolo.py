@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from .._typing import PathLike
 from ..boxes import snap_to_image, yolo_to_xyxy
 from ..darknet_files import (
     label_path_for,
@@ -29,7 +30,6 @@ from .problems import reject
 
 __all__ = ["read_yolo", "yolo_class_names"]
 
-PathLike = Union[str, os.PathLike]
 _NAMES_FILES = ("obj.names", "classes.txt", "classes.names")
 
 
