@@ -13,7 +13,8 @@ from .errors import DarknetError
 from .images import IMAGE_SUFFIXES
 
 # modules that add their own subcommands through register(subparsers)
-SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo"]
+SUBCOMMAND_MODULES = ["pydarknet.datasets.cli", "pydarknet.training_cli", "pydarknet.video.cli", "pydarknet.demo",
+                      "pydarknet.catalog.cli"]
 
 
 def threshold(text: str) -> float:
