@@ -110,18 +110,23 @@ class SegmentFileSource(VideoFileSource):
         self._primed = False
         self._last_timestamp = -1.0
 
+    def _seek_verified(self, target: int) -> bool:
+        """Seek so the capture holds frame ``target`` (grabbed); False where the seek cannot be trusted."""
+        capture, fps = self._capture, self.info.fps
+        if not (capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+                and round(capture.get(cv2.CAP_PROP_POS_FRAMES)) == target and capture.grab()):
+            return False
+        seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        return math.isfinite(seconds) and abs(seconds - target / fps) <= 0.5 / fps
+
     def _position(self, target: int) -> int:
         """Make the next ``_grab()`` return frame ``target``; returns the index it will return (``< target`` only
         where the file ended before ``target``)."""
-        capture, fps = self._capture, self.info.fps
-        if capture.set(cv2.CAP_PROP_POS_FRAMES, target) and round(capture.get(cv2.CAP_PROP_POS_FRAMES)) == target:
-            if capture.grab():
-                seconds = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if math.isfinite(seconds) and abs(seconds - target / fps) <= 0.5 / fps:
-                    self._primed = True          # the capture holds frame `target`: the next _grab() returns it
-                    self._last_timestamp = -1.0
-                    self.read_mode = "seek"
-                    return target
+        if self._seek_verified(target):
+            self._primed = True          # the capture holds frame `target`: the next _grab() returns it
+            self._last_timestamp = -1.0
+            self.read_mode = "seek"
+            return target
         self._reopen()
         self.read_mode = "grab"
         for index in range(target):

@@ -36,7 +36,7 @@ try:
 except ImportError:   # Windows: no lock; two runs into one folder are then the user's to avoid
     fcntl = None
 
-__all__ = ["CatalogStore", "video_titles", "list_videos", "video_fingerprint", "VIDEO_SUFFIXES"]
+__all__ = ["CatalogStore", "load_records", "video_titles", "list_videos", "video_fingerprint", "VIDEO_SUFFIXES"]
 
 MANIFEST_FORMAT = 1
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
@@ -188,8 +188,12 @@ class CatalogStore:
         return VideoSummary.from_dict(json.loads(self.summary_path(title).read_text(encoding="utf-8")))
 
     def load_records(self, title: str):
-        """(records, track ids, class names) of a finished video."""
-        path = self.records_path(title)
-        with np.load(path, allow_pickle=False) as data:
-            track_ids, names = data["track_id"], tuple(str(n) for n in data["class_names"])
-        return FrameRecords.load(path), track_ids, names
+        return load_records(self.root, title)
+
+
+def load_records(root, title: str):
+    """(records, track ids, class names) of a finished video in the output folder ``root``."""
+    path = Path(root) / "results" / f"{title}.npz"
+    with np.load(path, allow_pickle=False) as data:
+        track_ids, names = data["track_id"], tuple(str(n) for n in data["class_names"])
+    return FrameRecords.load(path), track_ids, names
