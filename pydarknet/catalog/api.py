@@ -48,6 +48,7 @@ class CatalogResult:
     segments: int = 0                      # segment tasks completed in this run
     retries: int = 0                       # tasks run again after their worker died
     read_modes: Dict[str, int] = field(default_factory=dict)   # how segment starts were reached (segments.py)
+    finish_seconds: float = 0.0            # in this process: merging, tracking and writing the per-video reports
     detections_path: Optional[Path] = None
 
     @property
@@ -222,6 +223,7 @@ def _run_tasks(pool, tasks: List[SegmentTask], jobs: Dict[str, VideoJob], store:
 def _finish_video(job: VideoJob, store: CatalogStore, settings: CatalogSettings, result: CatalogResult,
                   thumbnails: bool) -> None:
     """Merge a complete video, write its report and results, record it in the manifest."""
+    started = time.perf_counter()
     try:
         merged = merge_segments(job.segments, job.parts, settings.stride)
         class_names = next(iter(job.parts.values())).class_names
@@ -236,6 +238,8 @@ def _finish_video(job: VideoJob, store: CatalogStore, settings: CatalogSettings,
         result.failed[job.video_id] = str(error)
         store.mark_failed(job.video_id, job.fingerprint, str(error))
         return
+    finally:
+        result.finish_seconds += time.perf_counter() - started
     result.summaries[job.video_id] = summary
     result.analysed.append(job.video_id)
     result.frames += len(merged.records)

@@ -46,15 +46,20 @@ def _actor_class(ray):
     class CatalogActor:
         """A Ray actor holding one SegmentWorker (one Detector)."""
 
-        def __init__(self, settings: CatalogSettings):
+        def __init__(self, settings: CatalogSettings, cpus: float):
             import os
 
             from .worker import SegmentWorker, worker_name
 
             # Ray gives the actor its GPU(s) through CUDA_VISIBLE_DEVICES: index 0 is ours
             device = 0 if ray.get_gpu_ids() else (settings.device or "cpu")
+            if device == "cpu":   # the CPUs Ray gave this actor, not every core of the node (OpenCV's own pool)
+                import cv2
+
+                cv2.setNumThreads(max(1, int(cpus)))
             self._worker = SegmentWorker(settings, device)
-            self._name = worker_name()
+            node = ray.get_runtime_context().get_node_id()
+            self._name = f"{worker_name()}@{node[:8]}"   # host:pid@node: several nodes can share a host
             self._pid = os.getpid()
 
         def describe(self):
@@ -95,7 +100,7 @@ class RayPool:
         actor_class = _actor_class(self.ray).options(
             num_gpus=self.gpus_per_worker, num_cpus=self.cpus_per_worker,
             max_restarts=self.workers * (self.max_retries + 1), max_task_retries=0)
-        self._actors = [actor_class.remote(settings) for _ in range(self.workers)]
+        self._actors = [actor_class.remote(settings, self.cpus_per_worker) for _ in range(self.workers)]
         self._names: Dict[int, tuple] = {}
         self._cancelled: Set[str] = set()
 

@@ -17,7 +17,7 @@ from .settings import CatalogSettings
 
 __all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY"]
 
-PROGRESS_EVERY = 16   # frames between progress reports of a running task
+PROGRESS_EVERY = 8    # frames between progress reports of a running task
 
 
 @dataclass(frozen=True)
