@@ -46,9 +46,10 @@ _LAZY = {
     "ImageError": ".images",
     "ImageTooLargeError": ".images",
     "NotARegularFileError": ".images",
+    "analyze_catalog": ".catalog.api",
 }
 # submodules reachable as attributes (pydarknet.pretrained.get(...)) without importing them up front
-_SUBMODULES = ("pretrained", "datasets", "video", "boxes", "cfg", "metrics", "synthetic")
+_SUBMODULES = ("pretrained", "datasets", "video", "boxes", "cfg", "metrics", "synthetic", "catalog")
 
 __all__ = sorted(
     ["__version__", "ConfigError", "CudaError", "DarknetError", "DatasetError", "NamesError",

@@ -27,6 +27,8 @@ LAZY_COMMANDS: Dict[str, Tuple[str, str]] = {
     "eval": ("pydarknet.training_cli", "mAP, per-class AP, precision/recall/F1 on the valid list"),
     "anchors": ("pydarknet.training_cli", "k-means anchors for a dataset (optionally written into a cfg)"),
     "video": ("pydarknet.video.cli", "detect, track and report brands/objects in a video"),
+    "catalog": ("pydarknet.catalog.cli",
+                "analyse product placement over many videos (local processes or a Ray cluster)"),
     "demo": ("pydarknet.demo", "the product-placement report on a built-in sample clip (no downloads)"),
 }
 

@@ -1,0 +1,24 @@
+"""Catalogue: the placement analysis of many videos (seasons, broadcasts) on a local pool or a Ray cluster.
+
+* ``api``            ``analyze_catalog``: list, skip finished, segment, run, merge, report (what ``pydarknet
+                     catalog`` runs)
+* ``segments``       frame-exact segments of a long video, and reading one
+* ``worker``         ``SegmentWorker``: one Detector, segment task -> per-frame records
+* ``local_pool``     worker processes on this machine that survive a worker dying
+* ``ray_pool``       the same on Ray (optional: ``pip install "pydarknet[ray]"``)
+* ``records``/``merge``  per-frame records and their exact, once-only merge across segments
+* ``_video_report``  the one adapter from merged records to a video's report and numbers
+* ``store``          the output folder and the manifest that makes reruns skip finished videos
+* ``catalog_report`` catalog.html, catalog.csv, detections.parquet
+* ``sample_videos``  clips of darknet's sample photos panning by, for tests and the benchmark
+"""
+from __future__ import annotations
+
+from .api import DEFAULT_SEGMENT_SECONDS, CatalogResult, analyze_catalog
+from .errors import CatalogError, MergeError
+from .events import PoolEvent
+from .records import FrameRecords
+from .segments import Segment, plan_segments
+
+__all__ = ["analyze_catalog", "CatalogResult", "CatalogError", "MergeError", "PoolEvent", "FrameRecords",
+           "Segment", "plan_segments", "DEFAULT_SEGMENT_SECONDS"]
