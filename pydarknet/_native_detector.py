@@ -7,16 +7,17 @@ subclass, and returns numpy arrays.  ``Detector`` (detector.py) and the OpenCV b
 in numpy only and never see cffi.
 
 A handle is not thread-safe: it keeps one input buffer and one result buffer, which every detection overwrites.
-Each method runs under ``lock``, a re-entrant lock, so a caller that chains several calls into one detection (the
-OpenCV backend: preprocess, OpenCV's forward pass, decode) holds ``lock`` around the chain and the calls inside
-take it again.  The last error is thread-local in the library, so it is read on the thread that failed.
+Each method runs under ``lock``.  It is re-entrant, so a caller whose calls must see each other's state (the OpenCV
+backend comparing darknet's outputs on a probe image with OpenCV's) holds it around them and the calls take it
+again; another engine's forward pass runs inside one call, ``detect_with``.  The last error is thread-local in the
+library, so it is read on the thread that failed.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class NativeDetector:
         self._handle = None
         ffi, lib = _native.load()
         self._ffi, self._lib = ffi, lib
+        self._timings = ffi.new("double[3]")
         handle = lib.pdn_detector_open(os.fsencode(cfg_path), os.fsencode(weights_path), int(batch), int(gpu),
                                        int(bool(verbose)))
         if handle == ffi.NULL:
@@ -126,7 +128,7 @@ class NativeDetector:
         return NativeBatch(image_index, class_id, confidence, xyxy, n_images, (pre, fwd, post + copy_ms))
 
     def _last_timings(self) -> Tuple[float, float, float]:
-        values = self._ffi.new("double[3]")
+        values = self._timings   # reused: only read under the lock
         self._lib.pdn_detector_timings(self._handle, values, values + 1, values + 2)
         return values[0], values[1], values[2]
 
@@ -147,15 +149,14 @@ class NativeDetector:
             return self._results(count, len(frames))
 
     def preprocess(self, frames: Sequence[np.ndarray], letterbox: int, out: np.ndarray, serial: bool = False,
-                   action: str = "preprocess", as_error: Optional[Type[Exception]] = None) -> None:
+                   as_error: Optional[Type[Exception]] = None) -> None:
         """Resize (or letterbox) the frames into ``out``, C-contiguous float32 (n, 3, height, width).  ``serial``:
-        on the calling thread alone (pdn_preprocess_serial; see src/pdn_backend.c for why).  ``action`` names the
-        step in an error message."""
+        on the calling thread alone (pdn_preprocess_serial; see src/pdn_backend.c for why)."""
         args = self._image_args(frames)
         call = self._lib.pdn_preprocess_serial if serial else self._lib.pdn_preprocess
         with self.lock:
             if call(self._open_handle(), *args, letterbox, self._ffi.from_buffer("float[]", out)) < 0:
-                self._raise(action, as_error)
+                self._raise("preprocess", as_error)
 
     def forward_only(self, batch_input: np.ndarray) -> None:
         """darknet's own network_predict_ptr on a full prepared batch (the benchmarks' ceiling)."""
@@ -194,18 +195,27 @@ class NativeDetector:
             return self._lib.pdn_yolo_inputs_difference(self._open_handle(), 1, self._float_pointers(outputs),
                                                         int(channels_last))
 
-    def detect_outputs(self, outputs: Sequence[np.ndarray], channels_last: bool, frames: Sequence[np.ndarray],
-                       thresh: float, nms: float, letterbox: int, preprocess_ms: float,
-                       forward_ms: float) -> NativeBatch:
-        """Decoding and NMS (pdn_detect_outputs) of another engine's [yolo] inputs for these frames; the times of
-        the caller's preprocessing and forward pass are recorded with the call's own."""
-        ffi = self._ffi
-        heights = ffi.new("int[]", [f.shape[0] for f in frames])
-        widths = ffi.new("int[]", [f.shape[1] for f in frames])
+    def detect_with(self, forward: Callable[[np.ndarray], List[np.ndarray]], channels_last: bool,
+                    frames: Sequence[np.ndarray], thresh: float, nms: float, letterbox: int,
+                    blob: np.ndarray) -> NativeBatch:
+        """Detection with another engine's forward pass: the frames are prepared into ``blob`` (float32 NCHW, at
+        least len(frames) images) on this thread alone, ``forward(blob[:n])`` returns the [yolo] layers' inputs
+        (NCHW, or NHWC where ``channels_last``), and pdn_detect_outputs decodes them (darknet's code, our NMS).
+        The three steps run under the lock: ``blob`` and the handle's buffers belong to one detection at a time."""
+        ffi, lib = self._ffi, self._lib
+        n, pointers, heights, widths, strides = self._image_args(frames)
+        blob = blob[:n]
         with self.lock:
-            count = self._lib.pdn_detect_outputs(self._open_handle(), len(frames), self._float_pointers(outputs),
-                                                 int(channels_last), heights, widths, thresh, nms, letterbox,
-                                                 preprocess_ms, forward_ms)
+            handle = self._open_handle()
+            t0 = time.perf_counter()
+            if lib.pdn_preprocess_serial(handle, n, pointers, heights, widths, strides, letterbox,
+                                         ffi.from_buffer("float[]", blob)) < 0:
+                self._raise("detect")
+            t1 = time.perf_counter()
+            outputs = forward(blob)
+            t2 = time.perf_counter()
+            count = lib.pdn_detect_outputs(handle, n, self._float_pointers(outputs), int(channels_last), heights,
+                                           widths, thresh, nms, letterbox, (t1 - t0) * 1000, (t2 - t1) * 1000)
             if count < 0:
                 self._raise("detect")
-            return self._results(count, len(frames))
+            return self._results(count, n)

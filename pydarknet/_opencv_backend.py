@@ -16,7 +16,6 @@ OpenCV 5.x removed the darknet importer (``cv2.dnn.readNetFromDarknet``): there 
 from __future__ import annotations
 
 import os
-import time
 from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -139,16 +138,8 @@ class OpenCVBackend:
 
     def detect(self, frames: Sequence[np.ndarray], thresh: float, nms: float, letterbox: int) -> NativeBatch:
         """NativeDetector.detect's contract, with OpenCV's forward pass in the middle."""
-        native = self._native
-        with native.lock:   # the input buffer, OpenCV's network and the handle's results are one detection's
-            blob = self._input[:len(frames)]
-            t0 = time.perf_counter()
-            native.preprocess(frames, letterbox, blob, serial=True, action="detect")
-            t1 = time.perf_counter()
-            outputs = self.forward(blob)
-            t2 = time.perf_counter()
-            return native.detect_outputs(outputs, self.forward.channels_last, frames, thresh, nms, letterbox,
-                                         (t1 - t0) * 1000, (t2 - t1) * 1000)
+        return self._native.detect_with(self.forward, self.forward.channels_last, frames, thresh, nms, letterbox,
+                                        self._input)
 
 
 # "auto" takes OpenCV only where its [yolo] inputs, as probabilities, are within this of darknet's on the probe

@@ -55,8 +55,9 @@ def _resolve_device(device: Device) -> int:
 
 def _speed_per_image(batch: NativeBatch) -> dict:
     """Ultralytics' ``speed``: the call's milliseconds per image of its batch."""
-    pre, inference, post = (ms / batch.n_images for ms in batch.timings_ms)
-    return {"preprocess": pre, "inference": inference, "postprocess": post}
+    pre, inference, post = batch.timings_ms
+    n = batch.n_images
+    return {"preprocess": pre / n, "inference": inference / n, "postprocess": post / n}
 
 
 class Detector:
