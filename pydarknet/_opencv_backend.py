@@ -16,16 +16,17 @@ OpenCV 5.x removed the darknet importer (``cv2.dnn.readNetFromDarknet``): there 
 from __future__ import annotations
 
 import os
-import time
-from typing import List, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from ._native_detector import NativeBatch, NativeDetector
+from .errors import BackendUnavailable
+
+__all__ = ["BACKENDS", "BackendSelection", "BackendUnavailable", "OpenCVBackend", "OpenCVForward",
+           "opencv_darknet_importer", "requested_backend", "select_backend"]
+
 BACKENDS = ("auto", "darknet", "opencv")
-
-
-class BackendUnavailable(RuntimeError):
-    """The OpenCV backend cannot run this network here (no OpenCV 4.x, unsupported layers, a GPU detector...)."""
 
 
 def requested_backend(backend: Optional[str]) -> str:
@@ -104,69 +105,41 @@ class OpenCVForward:
         return [np.ascontiguousarray(o, dtype=np.float32) for o in self.net.forward(self.output_names)]
 
 
-def _last_error(ffi, lib) -> str:
-    return ffi.string(lib.pdn_last_error()).decode("utf-8", "replace")
-
-
 class OpenCVBackend:
-    """Runs detection for a Detector's native handle with OpenCV's forward pass (callers hold the detector's lock)."""
+    """Runs detection on a NativeDetector with OpenCV's forward pass, in numpy: the native layer prepares the input
+    and decodes the outputs."""
 
     name = "opencv"
 
-    def __init__(self, ffi, lib, handle, cfg, weights, input_size: tuple, batch: int):
-        if not all(hasattr(lib, f) for f in ("pdn_detect_outputs", "pdn_preprocess_serial", "pdn_yolo_inputs",
-                                             "pdn_yolo_inputs_difference")):
+    def __init__(self, native: NativeDetector, cfg, weights):
+        if not native.has_backend_entry_points():
             raise BackendUnavailable("this libpydarknet predates the OpenCV backend: rebuild it (pip install .)")
-        capacity = 64
-        index, channels, heights, widths = (ffi.new("int[]", capacity) for _ in range(4))
-        count = lib.pdn_yolo_inputs(handle, index, channels, heights, widths, capacity)
-        if count < 0:
-            raise BackendUnavailable(_last_error(ffi, lib))
-        if count == 0 or count > capacity:
-            raise BackendUnavailable(f"unsupported number of [yolo] layers ({count})")
-        layers = [(index[k], channels[k], heights[k], widths[k]) for k in range(count)]
-        self._ffi, self._lib = ffi, lib
-        width, height = input_size
-        self._input = np.empty((batch, 3, height, width), np.float32)
+        layers = native.yolo_inputs(as_error=BackendUnavailable)
+        if not layers:
+            raise BackendUnavailable(f"unsupported number of [yolo] layers ({len(layers)})")
+        self._native = native
+        width, height = native.info["width"], native.info["height"]
+        self._input = np.empty((native.info["batch"], 3, height, width), np.float32)
         # a made-up image, prepared as detect() prepares frames: OpenCV's first pass, and the comparison with
         # darknet's forward pass that backend="auto" makes (difference_from_darknet)
         self._probe = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
         probe = self._input[:1]
-        if lib.pdn_preprocess_serial(handle, *self._image_args(self._probe), 0, ffi.from_buffer("float[]", probe)) < 0:
-            raise BackendUnavailable(_last_error(ffi, lib))
+        native.preprocess([self._probe], 0, probe, serial=True, as_error=BackendUnavailable)
         self.forward = OpenCVForward(cfg, weights, layers, probe.copy())
 
-    def _image_args(self, image: np.ndarray):
-        ffi = self._ffi
-        return (1, ffi.new("const uint8_t *[]", [ffi.from_buffer("uint8_t[]", image)]),
-                ffi.new("int[]", [image.shape[0]]), ffi.new("int[]", [image.shape[1]]),
-                ffi.new("int64_t[]", [image.strides[0]]))
-
-    def difference_from_darknet(self, handle) -> float:
+    def difference_from_darknet(self) -> float:
         """darknet's forward pass on the probe image against OpenCV's first pass: the largest difference of the
         [yolo] layers' inputs as probabilities (trained yolov3-tiny: ~1e-3 on this noise image, ~1e-4 on photos;
         NaN where either has NaN)."""
-        ffi, lib = self._ffi, self._lib
-        if lib.pdn_detect(handle, *self._image_args(self._probe), 0.5, 0.45, 0) < 0:
-            raise BackendUnavailable(_last_error(ffi, lib))
-        inputs = ffi.new("const float *[]", [ffi.from_buffer("float[]", o) for o in self.forward.probe_outputs])
-        return lib.pdn_yolo_inputs_difference(handle, 1, inputs, int(self.forward.channels_last))
+        native = self._native
+        with native.lock:   # darknet's outputs must still be the probe's when they are compared
+            native.detect([self._probe], 0.5, 0.45, 0, as_error=BackendUnavailable)
+            return native.yolo_inputs_difference(self.forward.probe_outputs, self.forward.channels_last)
 
-    def detect(self, handle, frames, pointers, heights, widths, strides, thresh, nms, letterbox) -> int:
-        """pdn_detect's contract: the number of detections (fetch with pdn_detector_results), or -1."""
-        ffi, lib = self._ffi, self._lib
-        n = len(frames)
-        blob = self._input[:n]
-        t0 = time.perf_counter()
-        if lib.pdn_preprocess_serial(handle, n, pointers, heights, widths, strides, letterbox,
-                                     ffi.from_buffer("float[]", blob)) < 0:
-            return -1
-        t1 = time.perf_counter()
-        outputs = self.forward(blob)
-        t2 = time.perf_counter()
-        inputs = ffi.new("const float *[]", [ffi.from_buffer("float[]", o) for o in outputs])
-        return lib.pdn_detect_outputs(handle, n, inputs, int(self.forward.channels_last), heights, widths, thresh,
-                                      nms, letterbox, (t1 - t0) * 1000, (t2 - t1) * 1000)
+    def detect(self, frames: Sequence[np.ndarray], thresh: float, nms: float, letterbox: int) -> NativeBatch:
+        """NativeDetector.detect's contract, with OpenCV's forward pass in the middle."""
+        return self._native.detect_with(self.forward, self.forward.channels_last, frames, thresh, nms, letterbox,
+                                        self._input)
 
 
 # "auto" takes OpenCV only where its [yolo] inputs, as probabilities, are within this of darknet's on the probe
@@ -176,39 +149,38 @@ class OpenCVBackend:
 AUTO_TOLERANCE = 1e-2
 
 
-def select_backend(choice: str, detector, ffi, lib, handle) -> Optional[OpenCVBackend]:
-    """The backend object for a freshly opened Detector (None: darknet's own pdn_detect), per ``choice`` from
-    requested_backend().  "opencv" raises BackendUnavailable when it cannot run; "auto" falls back to darknet, also
-    when OpenCV's outputs differ from darknet's on a probe image, and keeps the reason in
-    ``detector.backend_reason``."""
-    detector.backend_reason = "requested" if choice != "auto" else ""
+class BackendSelection(NamedTuple):
+    """What select_backend() chose: the backend object (None: darknet's own forward pass) and why."""
+
+    backend: Optional[OpenCVBackend]
+    reason: str
+
+
+def select_backend(choice: str, native: NativeDetector, cfg, weights) -> BackendSelection:
+    """The backend for a freshly opened detector, per ``choice`` from requested_backend(), and the reason for it.
+    "opencv" raises BackendUnavailable when it cannot run; "auto" falls back to darknet's forward pass, also when
+    OpenCV's outputs differ from darknet's on a probe image."""
     if choice == "darknet":
-        return None
-    on_gpu = detector.device != "cpu"
-    if on_gpu:
+        return BackendSelection(None, "requested")
+    if native.info["gpu"] >= 0:
         if choice == "opencv":
             raise BackendUnavailable("backend='opencv' runs on the CPU: use device='cpu' (GPU detectors always "
                                      "use darknet's CUDA forward pass)")
-        detector.backend_reason = "GPU detector: darknet's CUDA forward pass"
-        return None
+        return BackendSelection(None, "GPU detector: darknet's CUDA forward pass")
     try:
-        backend = OpenCVBackend(ffi, lib, handle, detector.cfg_path, detector.weights_path, detector.input_size,
-                                detector.batch_size)
+        backend = OpenCVBackend(native, cfg, weights)
     except BackendUnavailable as exc:
         if choice == "opencv":
             raise
-        detector.backend_reason = f"darknet's forward pass: {exc}"
-        return None
-    if choice == "auto":
-        try:
-            difference = backend.difference_from_darknet(handle)
-        except BackendUnavailable as exc:
-            detector.backend_reason = f"darknet's forward pass: {exc}"
-            return None
-        if not 0 <= difference <= AUTO_TOLERANCE:
-            detector.backend_reason = (f"darknet's forward pass: OpenCV DNN's outputs differ from darknet's on a probe "
-                                       f"image (by {difference:.3g} as probabilities, > {AUTO_TOLERANCE:g})")
-            return None
-        detector.backend_reason = (f"CPU detector: OpenCV DNN's forward pass (faster than darknet's on the CPU; "
-                                   f"matches darknet's to {difference:.1g} on a probe image)")
-    return backend
+        return BackendSelection(None, f"darknet's forward pass: {exc}")
+    if choice != "auto":
+        return BackendSelection(backend, "requested")
+    try:
+        difference = backend.difference_from_darknet()
+    except BackendUnavailable as exc:
+        return BackendSelection(None, f"darknet's forward pass: {exc}")
+    if not 0 <= difference <= AUTO_TOLERANCE:
+        return BackendSelection(None, f"darknet's forward pass: OpenCV DNN's outputs differ from darknet's on a probe "
+                                      f"image (by {difference:.3g} as probabilities, > {AUTO_TOLERANCE:g})")
+    return BackendSelection(backend, f"CPU detector: OpenCV DNN's forward pass (faster than darknet's on the CPU; "
+                                     f"matches darknet's to {difference:.1g} on a probe image)")

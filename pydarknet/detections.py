@@ -54,12 +54,17 @@ def class_color(class_id: int) -> Tuple[int, int, int]:
 
 
 class Detections:
-    """The detections of one image as parallel arrays, sorted by confidence (highest first)."""
+    """The detections of one image as parallel arrays, sorted by confidence (highest first).
 
-    __slots__ = ("xyxy", "confidence", "class_id", "class_names", "image_size")
+    ``speed``: where a detector made them, the milliseconds its call spent on this image, as a dict
+    ``{"preprocess": ..., "inference": ..., "postprocess": ...}`` (Ultralytics' ``Results.speed``): the native call's
+    own times for the batch the image went in, divided by the images in that batch; None otherwise.
+    """
+
+    __slots__ = ("xyxy", "confidence", "class_id", "class_names", "image_size", "speed")
 
     def __init__(self, xyxy, confidence, class_id, class_names: Sequence[str] = (),
-                 image_size: Optional[Tuple[int, int]] = None):
+                 image_size: Optional[Tuple[int, int]] = None, speed: Optional[Dict[str, float]] = None):
         self.xyxy = np.ascontiguousarray(xyxy, dtype=np.float32).reshape(-1, 4)
         self.confidence = np.ascontiguousarray(confidence, dtype=np.float32).reshape(-1)
         self.class_id = np.ascontiguousarray(class_id, dtype=np.int32).reshape(-1)
@@ -67,6 +72,7 @@ class Detections:
             raise ValueError("xyxy, confidence and class_id must have the same length")
         self.class_names = tuple(class_names)
         self.image_size = tuple(image_size) if image_size is not None else None  # (width, height)
+        self.speed = speed
 
     @classmethod
     def empty(cls, class_names: Sequence[str] = (), image_size=None) -> "Detections":
@@ -116,7 +122,7 @@ class Detections:
                 raise IndexError(f"detection index {index} out of range for {n} detections")
             return self._record(int(index) % n)
         return Detections(self.xyxy[index], self.confidence[index], self.class_id[index],
-                          self.class_names, self.image_size)
+                          self.class_names, self.image_size, self.speed)
 
     def filter(self, classes: Optional[Sequence[Union[int, str]]] = None,
                min_confidence: float = 0.0) -> "Detections":
@@ -234,12 +240,14 @@ class Detections:
 
 
 def split_flat(image_index: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
-               n_images: int, class_names: Sequence[str], image_sizes: Sequence[Tuple[int, int]]
-               ) -> List[Detections]:
+               n_images: int, class_names: Sequence[str], image_sizes: Sequence[Tuple[int, int]],
+               speed: Optional[Dict[str, float]] = None) -> List[Detections]:
     """Split the native layer's flat per-batch arrays into one ``Detections`` per image.  The native layer returns
-    them grouped by image and sorted by confidence within each image, so this only slices."""
+    them grouped by image and sorted by confidence within each image, so this only slices.  ``speed``: each
+    image's share of the call's milliseconds (each result gets its own copy)."""
     if n_images == 1:
-        return [Detections(xyxy, confidence, class_id, class_names, image_sizes[0])]
+        return [Detections(xyxy, confidence, class_id, class_names, image_sizes[0], speed)]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(image_index, minlength=n_images))])
-    return [Detections(xyxy[a:b], confidence[a:b], class_id[a:b], class_names, image_sizes[k])
+    return [Detections(xyxy[a:b], confidence[a:b], class_id[a:b], class_names, image_sizes[k],
+                       None if speed is None else dict(speed))
             for k, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist()))]

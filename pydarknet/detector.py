@@ -7,17 +7,19 @@ Detections(4: dog 81% [...], ...)
 Everything between the numpy array and the result arrays happens in C, in one call per batch: resize (or
 letterbox), BGR->RGB, normalisation, the forward pass, box decoding and NMS.  Bad input is refused in Python
 before darknet sees it; what darknet itself rejects comes back as an exception, never as a dead interpreter.
+
+This module works in numpy only: the native handle, its lock and every cffi call are _native_detector's.
 """
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
+from ._native_detector import CLOSED_MESSAGE, NativeBatch, NativeDetector
 from ._opencv_backend import requested_backend, select_backend
 from .cfg import check_network
 from .detections import Detections, split_flat
@@ -27,11 +29,6 @@ from .netfiles import check_cfg, check_weights_header, check_weights_values, rea
 
 PathLike = Union[str, os.PathLike]
 Device = Union[int, str, None]
-
-
-def _address(array: np.ndarray) -> int:
-    """Address of an array's first byte (cheaper than array.ctypes.data)."""
-    return array.__array_interface__["data"][0]
 
 
 def _resolve_device(device: Device) -> int:
@@ -54,6 +51,13 @@ def _resolve_device(device: Device) -> int:
     if isinstance(device, (int, np.integer)) and not isinstance(device, bool) and device >= 0:
         return int(device)
     raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', a non-negative int or None, not {device!r}")
+
+
+def _speed_per_image(batch: NativeBatch) -> dict:
+    """Ultralytics' ``speed``: the call's milliseconds per image of its batch."""
+    pre, inference, post = batch.timings_ms
+    n = batch.n_images
+    return {"preprocess": pre / n, "inference": inference / n, "postprocess": post / n}
 
 
 class Detector:
@@ -83,9 +87,8 @@ class Detector:
                  data: Optional[PathLike] = None, batch_size: int = 1, device: Device = None,
                  thresh: float = 0.25, nms: float = 0.45, letterbox: Optional[bool] = None,
                  verbose: bool = False, backend: Optional[str] = None, clip: bool = True):
-        self._handle = None
+        self._native: Optional[NativeDetector] = None
         self._backend = None
-        self._lock = threading.Lock()
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
         backend = requested_backend(backend)
@@ -113,19 +116,11 @@ class Detector:
             names = resolve_data_path(entries["names"], data_path)
         class_names = read_names(names) if names is not None else None
 
-        ffi, lib = _native.load()
-        handle = lib.pdn_detector_open(os.fsencode(self.cfg_path), os.fsencode(self.weights_path),
-                                       int(batch_size), gpu, int(bool(verbose)))
-        if handle == ffi.NULL:
-            _native.raise_last_error(f"loading {self.cfg_path.name} with {self.weights_path.name}",
-                                     cfg=self.cfg_path, weights=self.weights_path)
-        self._ffi, self._lib = ffi, lib
-        self._handle = handle
+        native = NativeDetector(self.cfg_path, self.weights_path, int(batch_size), gpu, bool(verbose))
+        self._native = native
         self.clip = bool(clip)
-        lib.pdn_detector_set_clip(handle, int(self.clip))
-        info = ffi.new("pdn_network_info *")
-        lib.pdn_detector_info(handle, info)
-        self._info = {name: getattr(info, name) for name in dir(info)}
+        native.set_clip(self.clip)
+        self._info = native.info
         classes = self._info["classes"]
         if class_names is None:
             class_names = [str(i) for i in range(classes)]
@@ -135,7 +130,7 @@ class Detector:
                              path=names if isinstance(names, (str, os.PathLike)) else None)
         self.class_names: Tuple[str, ...] = tuple(class_names)
         try:
-            self._backend = select_backend(backend, self, ffi, lib, handle)
+            self._backend, self.backend_reason = select_backend(backend, native, self.cfg_path, self.weights_path)
         except BaseException:
             self.close()
             raise
@@ -161,15 +156,14 @@ class Detector:
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._native is None or self._native.closed
 
     @property
     def timings(self) -> dict:
-        """Milliseconds spent in the last native call: preprocess, forward, postprocess."""
+        """Deprecated: use each result's ``Detections.speed``.  Milliseconds of the detector's last native call
+        (preprocess, forward, postprocess), whichever thread made it; kept for compatibility."""
         self._check_open()
-        pre, fwd, post = (self._ffi.new("double *") for _ in range(3))
-        self._lib.pdn_detector_timings(self._handle, pre, fwd, post)
-        return {"preprocess_ms": pre[0], "forward_ms": fwd[0], "postprocess_ms": post[0]}
+        return self._native.last_timings()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.device
@@ -179,12 +173,11 @@ class Detector:
 
     # -- lifetime ----------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Free the network (host and GPU memory) now.  Safe to call twice."""
-        with self._lock:
-            handle, self._handle = self._handle, None
-            self._backend = None   # OpenCV's copy of the network, if any
-            if handle is not None:
-                self._lib.pdn_detector_close(handle)
+        """Free the network (host and GPU memory) now.  Safe to call twice.  (Without it, the network is freed
+        when the detector is garbage-collected.)"""
+        self._backend = None   # OpenCV's copy of the network, if any
+        if self._native is not None:
+            self._native.close()
 
     def __enter__(self) -> "Detector":
         return self
@@ -192,13 +185,9 @@ class Detector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            self.close()
-
     def _check_open(self) -> None:
-        if self._handle is None:
-            raise ValueError("this Detector is closed")
+        if self.closed:
+            raise ValueError(CLOSED_MESSAGE)
 
     # -- detection ---------------------------------------------------------------------------------------------
     def detect(self, image: ImageLike, thresh: Optional[float] = None, nms: Optional[float] = None) -> Detections:
@@ -208,13 +197,29 @@ class Detector:
 
     def detect_batch(self, images: Iterable[ImageLike], thresh: Optional[float] = None,
                      nms: Optional[float] = None) -> List[Detections]:
-        """Detect in many images of any sizes; they go to the network ``batch_size`` at a time."""
-        frames = [as_bgr_image(im) for im in images]
-        results: List[Detections] = []
-        step = self._info["batch"] if self._handle is not None else 1
-        for start in range(0, len(frames), step):
-            results.extend(self._run(frames[start:start + step], thresh, nms))
-        return results
+        """Detect in many images of any sizes; they go to the network ``batch_size`` at a time.  Returns one
+        ``Detections`` per image, in order.  Images are decoded a batch at a time (see ``iter_detect_batch``);
+        the list keeps only the results."""
+        return list(self.iter_detect_batch(images, thresh, nms))
+
+    def iter_detect_batch(self, images: Iterable[ImageLike], thresh: Optional[float] = None,
+                          nms: Optional[float] = None) -> Iterator[Detections]:
+        """``detect_batch`` as a stream: takes ``batch_size`` images from ``images`` (any iterable: a generator of
+        10,000 paths, a video's frames), decodes them, detects, yields their results in order, and only then takes
+        the next ones, so at most one batch of decoded images is in memory at a time.  Like any generator, it
+        starts (and raises) when first iterated."""
+        step = self._info["batch"] if not self.closed else 1
+        frames: List[np.ndarray] = []
+        for image in images:
+            frames.append(as_bgr_image(image))
+            if len(frames) == step:
+                results = self._run(frames, thresh, nms)
+                frames = []   # let this batch's pixels go before the next batch is decoded
+                yield from results
+        if frames:
+            results = self._run(frames, thresh, nms)
+            del frames
+            yield from results
 
     def _thresholds(self, thresh: Optional[float], nms: Optional[float]) -> Tuple[float, float]:
         t = self.thresh if thresh is None else thresh
@@ -224,16 +229,6 @@ class Detector:
         if not 0 <= n <= 1:
             raise ValueError(f"nms must be in [0, 1], not {n}")
         return float(t), float(n)
-
-    def _pointers(self, frames: Sequence[np.ndarray]):
-        self._check_sizes(frames)
-        ffi = self._ffi
-        n = len(frames)
-        pointers = ffi.new("const uint8_t *[]", [ffi.cast("const uint8_t *", _address(f)) for f in frames])
-        heights = ffi.new("int[]", [f.shape[0] for f in frames])
-        widths = ffi.new("int[]", [f.shape[1] for f in frames])
-        strides = ffi.new("int64_t[]", [f.strides[0] for f in frames])
-        return n, pointers, heights, widths, strides
 
     def _check_sizes(self, frames: Sequence[np.ndarray]) -> None:
         """Letterboxing has a size limit of its own, which depends on the network's input size (as_bgr_image
@@ -250,29 +245,14 @@ class Detector:
         t, n_thresh = self._thresholds(thresh, nms)
         if not frames:
             return []
-        ffi, lib = self._ffi, self._lib
-        n, pointers, heights, widths, strides = self._pointers(frames)
-        with self._lock:
-            self._check_open()
-            if self._backend is not None:
-                count = self._backend.detect(self._handle, frames, pointers, heights, widths, strides, t, n_thresh,
-                                             self._letterbox_flag())
-            else:
-                count = lib.pdn_detect(self._handle, n, pointers, heights, widths, strides, t, n_thresh,
-                                       self._letterbox_flag())
-            if count < 0:
-                _native.raise_last_error("detect", cfg=self.cfg_path, weights=self.weights_path)
-            image_index = np.empty(count, np.int32)
-            class_id = np.empty(count, np.int32)
-            confidence = np.empty(count, np.float32)
-            xyxy = np.empty((count, 4), np.float32)
-            if count:
-                lib.pdn_detector_results(self._handle, ffi.from_buffer("int32_t[]", image_index),
-                                         ffi.from_buffer("int32_t[]", class_id),
-                                         ffi.from_buffer("float[]", confidence), ffi.from_buffer("float[]", xyxy),
-                                         count)
+        self._check_sizes(frames)
+        self._check_open()
+        backend = self._backend   # read once: close() may drop it meanwhile (the native call then says closed)
+        run = backend.detect if backend is not None else self._native.detect
+        batch: NativeBatch = run(frames, t, n_thresh, self._letterbox_flag())
         sizes = [(f.shape[1], f.shape[0]) for f in frames]
-        return split_flat(image_index, xyxy, confidence, class_id, n, self.class_names, sizes)
+        return split_flat(batch.image_index, batch.xyxy, batch.confidence, batch.class_id, batch.n_images,
+                          self.class_names, sizes, _speed_per_image(batch))
 
     def detect_video(self, source, batch_size: Optional[int] = None, stride: int = 1, start=None, end=None,
                      **options):
@@ -292,13 +272,9 @@ class Detector:
         frames = [as_bgr_image(im) for im in images]
         w, h = self.input_size
         out = np.empty((len(frames), 3, h, w), np.float32)
-        n, pointers, heights, widths, strides = self._pointers(frames)
-        with self._lock:
-            self._check_open()
-            rc = self._lib.pdn_preprocess(self._handle, n, pointers, heights, widths, strides,
-                                          self._letterbox_flag(), self._ffi.from_buffer("float[]", out))
-            if rc < 0:
-                _native.raise_last_error("preprocess")
+        self._check_sizes(frames)
+        self._check_open()
+        self._native.preprocess(frames, self._letterbox_flag(), out)
         return out
 
     def forward(self, batch_input: np.ndarray) -> None:
@@ -307,10 +283,8 @@ class Detector:
         expected = (self._info["batch"], 3, h, w)
         if batch_input.dtype != np.float32 or batch_input.shape != expected or not batch_input.flags.c_contiguous:
             raise ValueError(f"forward() needs a C-contiguous float32 array of shape {expected}")
-        with self._lock:
-            self._check_open()
-            if self._lib.pdn_forward_only(self._handle, self._ffi.from_buffer("float[]", batch_input)) < 0:
-                _native.raise_last_error("forward")
+        self._check_open()
+        self._native.forward_only(batch_input)
 
     # -- pretrained models by name ------------------------------------------------------------------------------
     @classmethod

@@ -53,3 +53,7 @@ class CudaError(DarknetError):
 
 class TrainingError(DarknetError):
     """Training stopped abnormally (the child process crashed, exited early, or was given bad input)."""
+
+
+class BackendUnavailable(DarknetError):
+    """The OpenCV backend cannot run this network here (no OpenCV 4.x, unsupported layers, a GPU detector...)."""

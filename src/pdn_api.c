@@ -226,72 +226,81 @@ static int64_t largest_layer_floats(const network *net)
     return largest;
 }
 
-PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *weights_path, int batch, int gpu,
-                                           int verbose)
+/* The arguments pdn_detector_open() refuses before it touches darknet. */
+static int check_open_arguments(const char *cfg_path, const char *weights_path, int batch, int gpu)
 {
-    pdn_guard g;
-    pdn_tracker tracker;
-    pdn_capture capture;
-    char tail[1536];
-    pdn_detector *volatile d = NULL;
-    int rc;
-
-    pdn_clear_error();
     if (!cfg_path || !weights_path || batch < 1) {
         pdn_set_error(PDN_ERR_INPUT, "pdn_detector_open: cfg and weights paths and a batch >= 1 are required");
-        return NULL;
+        return -1;
     }
 #ifndef GPU
     if (gpu >= 0) {
         pdn_set_error(PDN_ERR_CUDA, "GPU %d was requested, but this pydarknet was built without CUDA (%s)", gpu,
                       PDN_BUILD_NOTES);
-        return NULL;
+        return -1;
     }
+#else
+    (void)gpu;
 #endif
-    d = (pdn_detector *)calloc(1, sizeof *d);
-    if (!d) {
-        pdn_set_error(PDN_ERR_MEMORY, "out of memory");
-        return NULL;
-    }
-    d->gpu = gpu < 0 ? -1 : gpu;
-    d->verbose = verbose;
+    return 0;
+}
 
-    lock_loads();   /* darknet's parser works through globals (gpu_index); one load at a time */
-    if (!verbose) pdn_capture_begin(&capture);
+/* The most floats any layer holds per image, measured on the network parsed at batch 1 as for the CPU (no cuDNN
+ * set-up), before darknet is asked for batch N.  Runs under parse_and_load()'s lock and guard: if darknet gives up
+ * here, it longjmps there. */
+static int64_t floats_per_image(const char *cfg_path, int gpu)
+{
+    network probe;
+    int64_t per_image;
+#ifdef GPU
+    if (gpu >= 0) cuda_set_device(gpu);   /* a CUDA build's parser still makes some GPU buffers: on our device */
+    gpu_index = -1;
+#else
+    (void)gpu;
+#endif
+    probe = parse_network_cfg_custom((char *)cfg_path, 1, 1);
+    per_image = largest_layer_floats(&probe);
+    free_network(probe);
+    return per_image;
+}
+
+/* Parse the cfg at `batch` and load the weights into d->net.  darknet's parser works through globals (gpu_index),
+ * so one load runs at a time (the load lock); it answers bad input with exit(), which the guard `g` turns into a
+ * return here, with what darknet had allocated freed (the tracker) and its last output in the message.  `g` stays
+ * the caller's: it counted the weights bytes read (check_weights_size).  Returns 0, or -1 with the error set and
+ * nothing of the network left (the caller frees only d). */
+static int parse_and_load(pdn_detector *d, const char *cfg_path, const char *weights_path, int batch, pdn_guard *g)
+{
+    pdn_tracker tracker;
+    pdn_capture capture;
+    char tail[1536];
+    const int quiet = !d->verbose;
+
+    lock_loads();
+    if (quiet) pdn_capture_begin(&capture);
     pdn_track_begin(&tracker);
-    pdn_guard_enter(&g, PDN_ERR_CONFIG);
-    if (setjmp(g.env)) {
+    pdn_guard_enter(g, PDN_ERR_CONFIG);
+    if (setjmp(g->env)) {
         /* darknet gave up somewhere below: free what it had built so far (it has no owner now) */
         pdn_track_end(&tracker, 1);
-        if (!verbose) pdn_capture_end(&capture, tail, sizeof tail);
+        if (quiet) pdn_capture_end(&capture, tail, sizeof tail);
         else tail[0] = '\0';
         unlock_loads();
-        pdn_set_error(g.failed_kind, "%s%s%s", g.message, tail[0] ? "\n--- darknet's output ---\n" : "", tail);
-        free(d);
-        return NULL;
+        pdn_set_error(g->failed_kind, "%s%s%s", g->message, tail[0] ? "\n--- darknet's output ---\n" : "", tail);
+        return -1;
     }
     if (batch > 1) {
-        /* measure the layers at batch 1, parsed as for the CPU (no cuDNN set-up), before asking for batch N; a
-         * CUDA build's parser still makes some GPU buffers: on the detector's own device */
-        network probe;
-        int64_t per_image;
-#ifdef GPU
-        if (d->gpu >= 0) cuda_set_device(d->gpu);
-        gpu_index = -1;
-#endif
-        probe = parse_network_cfg_custom((char *)cfg_path, 1, 1);
-        per_image = largest_layer_floats(&probe);
-        free_network(probe);
+        /* darknet sizes its buffers as int batch * outputs: past INT_MAX they wrap around and it writes beyond */
+        const int64_t per_image = floats_per_image(cfg_path, d->gpu);
         if (per_image * batch > INT_MAX) {
-            pdn_guard_leave(&g);
+            pdn_guard_leave(g);
             pdn_track_end(&tracker, 1);
-            if (!verbose) pdn_capture_end(&capture, NULL, 0);
+            if (quiet) pdn_capture_end(&capture, NULL, 0);
             unlock_loads();
             pdn_set_error(PDN_ERR_INPUT, "%s: batch %d is too large for this network: a layer of %lld values per "
                           "image needs batch <= %lld (darknet counts buffer sizes in 32-bit ints)", cfg_path, batch,
                           (long long)per_image, (long long)(INT_MAX / per_image));
-            free(d);
-            return NULL;
+            return -1;
         }
     }
 #ifdef GPU
@@ -300,95 +309,146 @@ PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *wei
 #endif
     d->net = (network *)xcalloc(1, sizeof(network));
     *d->net = parse_network_cfg_custom((char *)cfg_path, batch, 1);
-    g.kind = PDN_ERR_WEIGHTS;
-    g.count_fread = 1;
+    g->kind = PDN_ERR_WEIGHTS;
+    g->count_fread = 1;
     load_weights(d->net, (char *)weights_path);
-    g.count_fread = 0;
-    g.kind = PDN_ERR_INTERNAL;
+    g->count_fread = 0;
+    g->kind = PDN_ERR_INTERNAL;
     fuse_conv_batchnorm(*d->net);
     calculate_binary_weights(*d->net);
-    pdn_guard_leave(&g);
+    pdn_guard_leave(g);
     pdn_track_end(&tracker, 0);   /* the network owns what was allocated */
-    if (!verbose) pdn_capture_end(&capture, NULL, 0);
+    if (quiet) pdn_capture_end(&capture, NULL, 0);
     unlock_loads();
+    return 0;
+}
 
-    if (check_weights_size(weights_path, &g, &d->weights_bytes)) goto fail;
-    rc = pdn_post_init(&d->post, d->net);
+/* Decoding and NMS for the network's detection layers ([yolo], [Gaussian_yolo], [region]), and the combinations
+ * this build cannot detect with. */
+static int init_postprocessing(pdn_detector *d, const char *cfg_path)
+{
+    const int rc = pdn_post_init(&d->post, d->net);
     if (rc == -1) {
         pdn_set_error(PDN_ERR_CONFIG, "%s: the detection layers disagree on the number of classes", cfg_path);
-        goto fail;
+        return -1;
     }
     if (rc == -2) {
         pdn_set_error(PDN_ERR_CONFIG, "%s has no detection layer ([yolo], [Gaussian_yolo] or [region])", cfg_path);
-        goto fail;
+        return -1;
     }
     if (rc == -3) {
         pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating detection buffers");
-        goto fail;
+        return -1;
     }
 #ifdef GPU
     if (d->gpu < 0 && d->post.yolo_layers != d->post.detection_layers) {
         /* their CPU forward skips its activations in CUDA builds (#ifndef GPU); we only redo [yolo]'s */
         pdn_set_error(PDN_ERR_CONFIG, "%s: [Gaussian_yolo] and [region] networks run on the CPU only in CPU builds of "
                       "pydarknet; use a GPU (device=0)", cfg_path);
-        goto fail;
+        return -1;
     }
 #endif
     if (d->post.yolo_layers != d->post.detection_layers && d->net->batch > 1) {
         pdn_set_error(PDN_ERR_CONFIG,
                       "%s: networks with [Gaussian_yolo] or [region] layers can only detect with batch_size=1",
                       cfg_path);
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+#ifdef GPU
+/* A GPU detector's input: darknet's pinned host buffer, and staging buffers so that the frames are resized on the
+ * GPU (PYDARKNET_GPU_PREPROCESS=0: on the CPU instead, into the pinned buffer). */
+static int setup_gpu_input(pdn_detector *d)
+{
+    const char *cpu_prep = getenv("PYDARKNET_GPU_PREPROCESS");
+    d->input = d->net->input_pinned_cpu;
+    d->owns_input = 0;
+    if (!(cpu_prep && strcmp(cpu_prep, "0") == 0)) {
+        d->stage = pdn_gpu_stage_create();
+        if (!d->stage) {
+            pdn_set_error(PDN_ERR_CUDA, "cannot allocate GPU staging buffers for the input frames");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A CPU detector in a CUDA build: darknet's parser allocates some CPU buffers only in CPU builds (#ifndef GPU), so
+ * a network parsed for the CPU here lacks them and its CPU forward pass would write through NULL.  Add them. */
+static int add_cpu_buffers_of_cpu_builds(pdn_detector *d)
+{
+    size_t workspace = 0;
+    int i;
+    if (d->net->workspace) return 0;
+    /* the workspace the convolutions share: as large as the largest layer asks for */
+    for (i = 0; i < d->net->n; ++i)
+        if (d->net->layers[i].workspace_size > workspace) workspace = d->net->layers[i].workspace_size;
+    d->net->workspace = (float *)calloc(1, workspace ? workspace : 1);
+    if (!d->net->workspace) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the CPU workspace");
+        return -1;
+    }
+    /* the buffer where mish/swish keep their inputs (convolutional_layer.c, shortcut_layer.c), which their CPU
+     * forward writes; free_layer() frees it */
+    for (i = 0; i < d->net->n; ++i) {
+        layer *l = &d->net->layers[i];
+        if ((l->type == CONVOLUTIONAL || l->type == SHORTCUT) && !l->activation_input &&
+            (l->activation == SWISH || l->activation == MISH || l->activation == HARD_MISH)) {
+            l->activation_input = (float *)calloc((size_t)l->batch * l->outputs, sizeof(float));
+            if (!l->activation_input) {
+                pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating activation buffers");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+#endif
+
+/* The network input, batch x c x h x w floats, where darknet gave none (CPU detectors): pdn_detect resizes the
+ * frames into it. */
+static int allocate_input(pdn_detector *d)
+{
+    size_t n;
+    if (d->input) return 0;
+    n = (size_t)d->net->batch * d->net->w * d->net->h * d->net->c;
+    d->input = (float *)calloc(n, sizeof(float));
+    d->owns_input = 1;
+    if (!d->input) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the input buffer");
+        return -1;
+    }
+    return 0;
+}
+
+PDN_EXPORT pdn_detector *pdn_detector_open(const char *cfg_path, const char *weights_path, int batch, int gpu,
+                                           int verbose)
+{
+    pdn_guard g;
+    pdn_detector *d;
+
+    pdn_clear_error();
+    if (check_open_arguments(cfg_path, weights_path, batch, gpu)) return NULL;
+    d = (pdn_detector *)calloc(1, sizeof *d);
+    if (!d) {
+        pdn_set_error(PDN_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    d->gpu = gpu < 0 ? -1 : gpu;
+    d->verbose = verbose;
+    if (parse_and_load(d, cfg_path, weights_path, batch, &g)) {
+        free(d);   /* the network, if any, was freed with what darknet allocated */
+        return NULL;
+    }
+    if (check_weights_size(weights_path, &g, &d->weights_bytes)) goto fail;
+    if (init_postprocessing(d, cfg_path)) goto fail;
     d->letter_box = d->net->letter_box;
 #ifdef GPU
-    if (d->gpu >= 0) {
-        const char *cpu_prep = getenv("PYDARKNET_GPU_PREPROCESS");
-        d->input = d->net->input_pinned_cpu;
-        d->owns_input = 0;
-        if (!(cpu_prep && strcmp(cpu_prep, "0") == 0)) {   /* PYDARKNET_GPU_PREPROCESS=0: resize on the CPU */
-            d->stage = pdn_gpu_stage_create();
-            if (!d->stage) {
-                pdn_set_error(PDN_ERR_CUDA, "cannot allocate GPU staging buffers for the input frames");
-                goto fail;
-            }
-        }
-    } else if (!d->net->workspace) {
-        /* darknet's parser allocates the CPU workspace only in CPU builds: in a CUDA build a network parsed for
-         * the CPU has none, and the first convolution would write through NULL */
-        size_t workspace = 0;
-        int i;
-        for (i = 0; i < d->net->n; ++i)
-            if (d->net->layers[i].workspace_size > workspace) workspace = d->net->layers[i].workspace_size;
-        d->net->workspace = (float *)calloc(1, workspace ? workspace : 1);
-        if (!d->net->workspace) {
-            pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the CPU workspace");
-            goto fail;
-        }
-        /* nor the buffer where mish/swish keep their inputs (convolutional_layer.c, shortcut_layer.c), which
-         * their CPU forward writes; free_layer() frees it */
-        for (i = 0; i < d->net->n; ++i) {
-            layer *l = &d->net->layers[i];
-            if ((l->type == CONVOLUTIONAL || l->type == SHORTCUT) && !l->activation_input &&
-                (l->activation == SWISH || l->activation == MISH || l->activation == HARD_MISH)) {
-                l->activation_input = (float *)calloc((size_t)l->batch * l->outputs, sizeof(float));
-                if (!l->activation_input) {
-                    pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating activation buffers");
-                    goto fail;
-                }
-            }
-        }
-    }
+    if (d->gpu >= 0 ? setup_gpu_input(d) : add_cpu_buffers_of_cpu_builds(d)) goto fail;
 #endif
-    if (!d->input) {
-        size_t n = (size_t)d->net->batch * d->net->w * d->net->h * d->net->c;
-        d->input = (float *)calloc(n, sizeof(float));
-        d->owns_input = 1;
-        if (!d->input) {
-            pdn_set_error(PDN_ERR_MEMORY, "out of memory allocating the input buffer");
-            goto fail;
-        }
-    }
+    if (allocate_input(d)) goto fail;
     return d;
 
 fail:

@@ -205,13 +205,16 @@ def test_auto_keeps_darknet_where_opencv_disagrees(tmp_path, monkeypatch, sample
 
 @needs_opencv4
 def test_native_entry_point_checks_its_arguments(opencv_detector):
-    ffi, lib = opencv_detector._ffi, opencv_detector._lib
+    from pydarknet import _native
+
+    ffi, lib = _native.load()
+    handle = opencv_detector._native._handle
     inputs = ffi.new("const float *[]", 2)
     sizes = ffi.new("int[]", [10])
-    assert lib.pdn_detect_outputs(opencv_detector._handle, 2, inputs, 1, sizes, sizes, 0.25, 0.45, -1, 0, 0) == -1
-    assert lib.pdn_detect_outputs(opencv_detector._handle, 1, inputs, 1, sizes, sizes, 0.25, 0.45, -1, 0, 0) == -1
+    assert lib.pdn_detect_outputs(handle, 2, inputs, 1, sizes, sizes, 0.25, 0.45, -1, 0, 0) == -1
+    assert lib.pdn_detect_outputs(handle, 1, inputs, 1, sizes, sizes, 0.25, 0.45, -1, 0, 0) == -1
     assert "no input" in ffi.string(lib.pdn_last_error()).decode()
-    assert lib.pdn_detect_outputs(opencv_detector._handle, 1, inputs, 1, sizes, sizes, 1.5, 0.45, -1, 0, 0) == -1
+    assert lib.pdn_detect_outputs(handle, 1, inputs, 1, sizes, sizes, 1.5, 0.45, -1, 0, 0) == -1
 
 
 @needs_opencv4
