@@ -251,9 +251,8 @@ def main() -> int:
     for backend, det in detectors.items():
         phases = np.zeros(3)
         for _ in range(20):
-            det.detect(image)
-            t = det.timings
-            phases += [t["preprocess_ms"], t["forward_ms"], t["postprocess_ms"]]
+            speed = det.detect(image).speed   # this call's own milliseconds (Detector.timings is deprecated)
+            phases += [speed["preprocess"], speed["inference"], speed["postprocess"]]
         phases /= 20
         breakdown.append(f"Detector [{backend}] phases (mean of 20): preprocess {phases[0]:.2f} ms, forward "
                          f"{phases[1]:.2f} ms, decode+NMS {phases[2]:.2f} ms")

@@ -13,6 +13,7 @@ import importlib
 import logging
 
 from .errors import (  # noqa: F401  (re-exported)
+    BackendUnavailable,
     ConfigError,
     CudaError,
     DarknetError,
@@ -52,7 +53,7 @@ _LAZY = {
 _SUBMODULES = ("pretrained", "datasets", "video", "boxes", "cfg", "metrics", "synthetic", "catalog")
 
 __all__ = sorted(
-    ["__version__", "ConfigError", "CudaError", "DarknetError", "DatasetError", "NamesError",
+    ["__version__", "BackendUnavailable", "ConfigError", "CudaError", "DarknetError", "DatasetError", "NamesError",
      "NativeLibraryError", "TrainingError", "WeightsError", *_LAZY, *_SUBMODULES]
 )
 
