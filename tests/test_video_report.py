@@ -91,8 +91,9 @@ def test_brand_figures_follow_their_definitions(truth, analysis):
 
 def test_report_folder_contents(truth, analysis):
     folder = analysis.report.path
-    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "index.html", "rejected.csv",
-                                                        "settings.json", "summary.csv", "thumbs", "timeline.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "frames.jsonl.gz", "index.html",
+                                                        "rejected.csv", "settings.json", "summary.csv", "thumbs",
+                                                        "timeline.png"]
     with open(folder / "appearances.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     # the second and last bottles overlap in time: one appearance of the brand

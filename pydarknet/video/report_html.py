@@ -219,6 +219,15 @@ def render_index(report: Report, title: str) -> str:
     if report.truncated:
         warnings.append('<p class="warning">The video ended before the length its container announces (truncated or '
                         'damaged file): the figures cover only the part that could be decoded.</p>')
+    if report.remeasured_from:
+        missing = sum(1 for a in report.appearances if not a.thumbnail)
+        note = (f"Measured again, without the video, from the per-frame records {escape(report.remeasured_from)} "
+                f"(<code>pydarknet video --remeasure</code>).")
+        if missing:
+            note += (f" {missing} of {len(report.appearances)} appearances have no thumbnail: under these settings "
+                     f"their best frame is not one the earlier report kept, and a new one needs the video (run "
+                     f"<code>pydarknet video</code> again for them).")
+        warnings.append(f'<p class="note">{note}</p>')
     if report.single_frame:
         meta = f"{escape(report.source)} &middot; {width}&times;{height} &middot; a single image: no durations"
         body = f"""<h2>Brands</h2>
