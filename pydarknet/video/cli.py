@@ -113,7 +113,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "video", help="detect, track and report brands/objects in a video",
         description="Run a detector over a video file, an image folder or a camera (index), link detections "
                     "into appearances, and write an annotated video, detection files and a product-placement "
-                    "report. Times are seconds or [HH:]MM:SS.")
+                    "report. Times are seconds or [HH:]MM:SS. With --remeasure REPORT instead of a video, the "
+                    "detections a report recorded are measured again with other exposure options.")
     parser.add_argument("video", nargs="?", help="video file, folder of images, or camera index (0, 1, ...)")
     parser.add_argument("--remeasure", metavar="REPORT",
                         help="instead of a video: measure the per-frame records a report kept (REPORT/"
