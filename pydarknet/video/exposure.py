@@ -634,7 +634,7 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
     """The exposure report of a clip from its per-frame records (see the module docstring for every definition).
 
     Gives the same report as ``exposure_reference.measure_exposure_reference`` (one frame at a time), with the
-    per-frame parts of every brand computed at once: about 1 s for the 180,000 frames of a 2-hour film."""
+    per-frame parts of every brand computed at once: under a second for the 180,000 frames of a 2-hour film."""
     settings = settings if settings is not None else ExposureSettings()
     frames = list(frames)
     indices = np.array([f.index for f in frames], np.int64)

@@ -1,5 +1,5 @@
 """The first, frame-by-frame implementation of ``exposure.measure_exposure``, kept as its executable
-specification: ``measure_exposure`` computes the per-frame parts of every brand at once with numpy (about 10x
+specification: ``measure_exposure`` computes the per-frame parts of every brand at once with numpy (8-10x
 faster on a feature film), and tests/test_video_exposure_speed.py checks that both give equal reports (field by
 field, floats exactly).  Change a definition here and there together, or not at all.  Not for production use:
 about 10 s per 2-hour film on one CPU core (bench/bench_exposure.py).
