@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import replace
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from pydarknet.video import report as report_module
 from pydarknet.video.analyze import analyze_video
 from pydarknet.video.errors import VideoOutputError
 from pydarknet.video.exposure import FrameRecord
-from pydarknet.video.report import ReportBuilder, summarize
+from pydarknet.video.report import ReportBuilder, remeasure, summarize
 from pydarknet.video.sample_clip import GroundTruthDetector, ScheduledPlacement, SimpleMarks, make_clip
 from pydarknet.video.timeline import clock
 from pydarknet.video.tracking import Appearance
@@ -91,8 +93,9 @@ def test_brand_figures_follow_their_definitions(truth, analysis):
 
 def test_report_folder_contents(truth, analysis):
     folder = analysis.report.path
-    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "index.html", "rejected.csv",
-                                                        "settings.json", "summary.csv", "thumbs", "timeline.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["appearances.csv", "frames.jsonl.gz", "index.html",
+                                                        "rejected.csv", "settings.json", "summary.csv", "thumbs",
+                                                        "timeline.png"]
     with open(folder / "appearances.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     # the second and last bottles overlap in time: one appearance of the brand
@@ -102,7 +105,7 @@ def test_report_folder_contents(truth, analysis):
     with open(folder / "summary.csv", newline="") as stream:
         assert [r["brand"] for r in csv.DictReader(stream)] == [b.brand for b in analysis.report.brands]
     html = (folder / "index.html").read_text()
-    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    links = [link for link in re.findall(r'(?:src|href)="([^"]+)"', html) if not link.startswith("#")]
     assert links and all((folder / link).is_file() for link in links)  # every link is relative and resolves
     assert "http" not in html and "<script" not in html  # opens offline
     assert (folder / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -258,3 +261,130 @@ def test_thumbnails_show_the_best_frame_cropped_around_the_box(analysis):
 def test_clock_format():
     assert [clock(83.4), clock(3723.0), clock(59.96), clock(5, 0), clock(-1.5)] == \
         ["1:23.4", "1:02:03.0", "1:00.0", "0:05", "-0:01.5"]
+
+
+# -- the page against the CSV files ---------------------------------------------------------------------------
+
+class _Tables(HTMLParser):
+    """Every table of a page: (header cells, rows of cells), as the text a reader sees."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.tables, self._cell = [], None
+        self.ids, self.links = set(), []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        self.links += [attrs[a] for a in ("href", "src") if a in attrs]
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag == "tr":
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            header, rows = self.tables[-1]
+            (header if tag == "th" else rows[-1]).append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _seconds(text):
+    """'4.8 s' or a clock '1:02.5' -> seconds."""
+    if text.endswith(" s"):
+        return float(text[:-2])
+    value = 0.0
+    for part in text.split(":"):
+        value = value * 60 + float(part)
+    return value
+
+
+def _parts(text):
+    return [part.strip() for part in text.split("/")]
+
+
+def _check_brand_row(cells, column, s):
+    """One row of the brand table against its summary.csv row."""
+    def cell(name):
+        return cells[column[name]]
+
+    def near(text, value, precision):
+        assert abs(float(text.rstrip("%")) - value) <= precision / 2 + 1e-9, (s["brand"], text, value)
+
+    assert _seconds(cell("Clear exposure")) == pytest.approx(float(s["clear_seconds"]), abs=0.05)
+    near(cell("Share of runtime"), 100 * float(s["runtime_share"]), 0.1)
+    near(cell("Share of voice"), 100 * float(s["share_of_voice"]), 0.1)
+    assert int(cell("Appearances")) == int(s["appearances"])
+    assert _seconds(cell("Quality-adjusted")) == pytest.approx(float(s["quality_seconds"]), abs=0.05)
+    assert _seconds(cell("Solus")) == pytest.approx(float(s["solus_seconds"]), abs=0.05)
+    assert _seconds(cell("Ungated")) == pytest.approx(float(s["ungated_seconds"]), abs=0.05)
+    for text, key in zip(_parts(cell("First / last seen")), ("first_seen", "last_seen")):
+        assert _seconds(text) == pytest.approx(float(s[key]), abs=0.05)
+    if "Media value" in column:
+        value = cell("Media value").split()[0].replace(",", "")          # "2,500.00 EUR"
+        assert float(value) == pytest.approx(float(s["media_value"]), abs=0.005)
+    if int(s["appearances"]) == 0:   # no appearance: the per-appearance figures are not defined
+        for name in ("Mean / median / longest", "Quality index", "Size mean / max", "Position",
+                     "Confidence mean / min / max"):
+            assert cell(name) == "-", name
+        return
+    for text, key in zip(_parts(cell("Mean / median / longest")),
+                         ("mean_appearance", "median_appearance", "longest_appearance")):
+        assert _seconds(text) == pytest.approx(float(s[key]), abs=0.05)
+    near(cell("Quality index"), float(s["quality_index"]), 0.01)
+    for text, key in zip(_parts(cell("Size mean / max")), ("mean_size_share", "max_size_share")):
+        near(text, 100 * float(s[key]), 0.1)
+    position, share = cell("Position").split(" (")
+    assert position == s["position"]
+    near(share.rstrip(")"), 100 * float(s["centre_share"]), 0.1)
+    for text, key in zip(_parts(cell("Confidence mean / min / max")),
+                         ("confidence_mean", "confidence_min", "confidence_max")):
+        near(text, float(s[key]), 0.01)
+
+
+def check_page_against_csv(folder):
+    """Every figure of the brand table and the exposure log equals its CSV value, to the shown precision; every
+    link resolves offline."""
+    page = _Tables((folder / "index.html").read_text(encoding="utf-8"))
+    for link in page.links:
+        assert "//" not in link and ":" not in link, link              # nothing to fetch from elsewhere
+        assert link[1:] in page.ids if link.startswith("#") else (folder / link).is_file(), link
+    header, rows = page.tables[0]
+    rows = [r for r in rows if r]
+    summary = list(csv.DictReader(open(folder / "summary.csv", newline="")))
+    assert [r[0] for r in rows] == [s["brand"] for s in summary]
+    column = {name.split(" (")[0]: i for i, name in enumerate(header)}
+    for cells, row in zip(rows, summary):
+        _check_brand_row(cells, column, row)
+    log_header, log_rows = next(t for t in page.tables if t[0] and t[0][0] == "#")
+    log = list(csv.DictReader(open(folder / "appearances.csv", newline="")))
+    log_rows = [r for r in log_rows if r and r[0].isdigit()]
+    assert [int(r[0]) for r in log_rows] == [int(a["id"]) for a in log]
+    for cells, a in zip(log_rows, log):
+        assert cells[1] == a["brand"]
+        for text, key in zip(cells[2:5], ("start", "end", "duration")):
+            assert _seconds(text) == pytest.approx(float(a[key]), abs=0.05)
+        assert abs(float(cells[5].rstrip("%")) - 100 * float(a["peak_size_share"])) <= 0.05 + 1e-9
+        assert abs(float(cells[7]) - float(a["quality_index"])) <= 0.005 + 1e-9
+        assert _seconds(cells[9]) == pytest.approx(float(a["bridged_seconds"]), abs=0.05)
+    return page
+
+
+def test_the_page_shows_the_numbers_of_the_csv_files(analysis, tmp_path):
+    page = check_page_against_csv(analysis.report.path)
+    assert all(a.thumbnail in page.links for a in analysis.report.appearances)
+    # the same report measured again with a price and a minimum no appearance of the laptop (1 s) reaches
+    remeasure(analysis.report.path, replace(analysis.exposure.settings, min_duration=1.2, rate=2500.0,
+                                            currency="EUR"), tmp_path / "priced")
+    page = check_page_against_csv(tmp_path / "priced")
+    laptop = next(r for r in page.tables[0][1] if r and r[0] == "laptop")
+    assert laptop[4] == "0" and "-" in laptop
+    assert "Media value (at 2,500.00 EUR per 30-second spot)" in page.tables[0][0]

@@ -3,6 +3,11 @@
     pydarknet video episode.mp4 --cfg logos.cfg --weights logos.weights --names logos.names \\
         --out annotated.mp4 --report report/
 
+    pydarknet video --remeasure report/ --min-duration 2 --report report-2s/
+
+``--remeasure`` measures the per-frame records a report kept (``frames.jsonl.gz``) again, with the exposure
+options given (the others as the report was measured), without the video or the network.
+
 ``register(subparsers)`` adds the command to the main ``pydarknet`` parser; ``python -m pydarknet.video.cli``
 runs it on its own.  Failures print one line, ``pydarknet video: error: ...``, and exit with status 1
 (2 for bad arguments, 130 when interrupted); no output is left half-written in either case.  An output that is
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import warnings
 from typing import List, Optional
@@ -83,8 +89,19 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _edge_margin(text: str) -> Optional[float]:
-    return None if text.strip().lower() == "off" else _non_negative(text)
+_OFF = "off"   # --edge-margin off (None means: not given)
+
+
+def _edge_margin(text: str):
+    return _OFF if text.strip().lower() == _OFF else _non_negative(text)
+
+
+# --thresh's default when a video is analysed; None on the parser, so that --remeasure can tell it was given
+DEFAULT_THRESH = 0.25
+# options that only mean something while a video is analysed: (attribute, value when not given)
+_VIDEO_ONLY = (("cfg", None), ("weights", None), ("names", None), ("data", None), ("device", None),
+               ("thresh", None), ("nms", 0.45), ("letterbox", None), ("batch_size", 4), ("out", None),
+               ("jsonl", None), ("csv", None), ("coco", None), ("stride", 1), ("start", None), ("end", None))
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -96,11 +113,23 @@ def register(subparsers) -> argparse.ArgumentParser:
         "video", help="detect, track and report brands/objects in a video",
         description="Run a detector over a video file, an image folder or a camera (index), link detections "
                     "into appearances, and write an annotated video, detection files and a product-placement "
-                    "report. Times are seconds or [HH:]MM:SS.")
-    parser.add_argument("video", help="video file, folder of images, or camera index (0, 1, ...)")
+                    "report. Times are seconds or [HH:]MM:SS. With --remeasure REPORT instead of a video, the "
+                    "detections a report recorded are measured again with other exposure options.")
+    parser.add_argument("video", nargs="?", help="video file, folder of images, or camera index (0, 1, ...)")
+    parser.add_argument("--remeasure", metavar="REPORT",
+                        help="instead of a video: measure the per-frame records a report kept (REPORT/"
+                             "frames.jsonl.gz) again with the exposure options given, the others as REPORT was "
+                             "measured; no video, no network (with --report: the new report, thumbnails only "
+                             "where the best frame is unchanged)")
     add_model_arguments(parser, batch_size=4, thresh_type=start_threshold,
-                        thresh_help="confidence at which a detection starts an appearance (default 0.25); "
-                                    "detections down to half of it can continue one")
+                        thresh_help=f"confidence at which a detection starts an appearance (default "
+                                    f"{DEFAULT_THRESH:g}); detections down to half of it can continue one")
+    # required for a video only (checked in run_video): not with --remeasure
+    for action in parser._actions:
+        if action.dest in ("cfg", "weights"):
+            action.required = False
+            action.help += " (required with a video)"
+    parser.set_defaults(thresh=None)
     outputs = parser.add_argument_group("outputs (any combination; written only when the whole video succeeded)")
     outputs.add_argument("--out", metavar="VIDEO", help="annotated video (.mp4: H.264 if available, else MPEG-4)")
     outputs.add_argument("--report", metavar="FOLDER", help="product-placement report folder (index.html ...)")
@@ -112,7 +141,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
     frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
     defaults = ExposureSettings()
-    exposure = parser.add_argument_group("exposure measurement (definitions: docs/video.md, Exposure metrics)")
+    exposure = parser.add_argument_group(
+        "exposure measurement (definitions: docs/video.md, Exposure metrics; with --remeasure, an option not "
+        "given keeps the value the report was measured with)")
     exposure.add_argument("--classes", type=lambda text: [c for c in text.split(",") if c.strip()],
                           help="only these classes, names or ids, comma-separated (e.g. car,bottle or 2,39); in "
                                "every output")
@@ -122,16 +153,17 @@ def register(subparsers) -> argparse.ArgumentParser:
                           help=f"smallest box that counts: pixels of its shorter side (default "
                                f"{defaults.gates.min_side_px:g}) or a share of the frame area such as 0.5%% "
                                f"(default {100 * defaults.gates.min_area_share:g}%%); may be given twice")
-    exposure.add_argument("--min-sharpness", type=_non_negative, default=defaults.gates.min_sharpness,
-                          help="variance of the Laplacian of the box below which a detection is too blurred to "
-                               "count (default %(default)g; 0: off)")
-    exposure.add_argument("--edge-margin", type=_edge_margin, default=defaults.gates.edge_margin, metavar="PX",
-                          help="a box closer than this to a frame border is cut off and does not count "
-                               "(default %(default)g; off: count it)")
-    exposure.add_argument("--max-gap", type=_seconds, default=defaults.max_gap,
-                          help="seconds of misses bridged inside one appearance (default %(default)g)")
-    exposure.add_argument("--min-duration", type=_seconds, default=defaults.min_duration,
-                          help="seconds an appearance must last to count, e.g. 0.5, 1 or 2 (default %(default)g)")
+    exposure.add_argument("--min-sharpness", type=_non_negative, default=None,
+                          help=f"variance of the Laplacian of the box below which a detection is too blurred to "
+                               f"count (default {defaults.gates.min_sharpness:g}; 0: off)")
+    exposure.add_argument("--edge-margin", type=_edge_margin, default=None, metavar="PX",
+                          help=f"a box closer than this to a frame border is cut off and does not count "
+                               f"(default {defaults.gates.edge_margin:g}; off: count it)")
+    exposure.add_argument("--max-gap", type=_seconds, default=None,
+                          help=f"seconds of misses bridged inside one appearance (default {defaults.max_gap:g})")
+    exposure.add_argument("--min-duration", type=_seconds, default=None,
+                          help=f"seconds an appearance must last to count, e.g. 0.5, 1 or 2 (default "
+                               f"{defaults.min_duration:g})")
     exposure.add_argument("--rate", type=_non_negative, default=None,
                           help="price of a 30-second spot: adds media value = quality-adjusted seconds / 30 x "
                                "rate (no value without it)")
@@ -165,14 +197,18 @@ def _print_summary(analysis: VideoAnalysis) -> None:
         print(f"wrote {kind}: {path}")
 
 
-def _settings(args: argparse.Namespace) -> ExposureSettings:
-    """The exposure settings the options ask for."""
-    settings = default_settings(args.thresh if args.min_confidence is None else args.min_confidence)
-    gates = dataclasses.replace(settings.gates, min_sharpness=args.min_sharpness, edge_margin=args.edge_margin)
+def _settings(args: argparse.Namespace, base: Optional[ExposureSettings] = None) -> ExposureSettings:
+    """The exposure settings the options ask for: ``base`` (default: ``default_settings(--thresh)``) with the
+    exposure options that were given."""
+    settings = base if base is not None else default_settings(DEFAULT_THRESH if args.thresh is None else args.thresh)
+    given = {"min_confidence": args.min_confidence, "min_sharpness": args.min_sharpness,
+             "edge_margin": args.edge_margin}
+    gates = dataclasses.replace(settings.gates, **{k: None if v == _OFF else v for k, v in given.items()
+                                                   if v is not None})
     for kind, value in args.min_size or ():
         gates = dataclasses.replace(gates, **{"min_side_px" if kind == "px" else "min_area_share": value})
-    return dataclasses.replace(settings, gates=gates, max_gap=args.max_gap, min_duration=args.min_duration,
-                               rate=args.rate)
+    given = {"max_gap": args.max_gap, "min_duration": args.min_duration, "rate": args.rate}
+    return dataclasses.replace(settings, gates=gates, **{k: v for k, v in given.items() if v is not None})
 
 
 def _warn_about_options(args: argparse.Namespace) -> None:
@@ -210,12 +246,89 @@ def _analyze(args: argparse.Namespace) -> VideoAnalysis:
                                  settings=_settings(args), classes=classes, truth=args.truth)
 
 
+def _usage_error(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2   # a usage error, like argparse's own
+
+
+def _remeasure(args: argparse.Namespace) -> int:
+    """``pydarknet video --remeasure REPORT``: the report's records measured again; returns the exit status."""
+    from .exposure_records import read_frame_records
+    from .exposure_truth import read_truth_csv
+    from .report import recorded_settings, remeasure
+
+    given = [f"--{name.replace('_', '-')}" for name, unset in _VIDEO_ONLY if getattr(args, name) != unset]
+    if args.video is not None:
+        given.insert(0, f"the video {args.video!r}")
+    if given:
+        return _usage_error(f"--remeasure reads the detections a report recorded; {', '.join(given)} only "
+                            f"apply to a video")
+    # everything that can fail fast before the records (a film's take seconds to read)
+    if args.report is not None:
+        _check_remeasure_output(args)
+    truth = None if args.truth is None else read_truth_csv(args.truth)
+    base = recorded_settings(args.remeasure)
+    if base is None:
+        print(f"{PROG}: warning: no settings.json beside the records: the exposure options not given take their "
+              f"defaults", file=sys.stderr)
+        base = ExposureSettings()
+    settings = _settings(args, base)
+    recorded = read_frame_records(args.remeasure)
+    if args.classes is not None:
+        try:
+            settings = dataclasses.replace(settings, classes=resolve_classes(args.classes, recorded.clip.class_names))
+        except ValueError as error:
+            print(f"{PROG}: error: --classes: {error}", file=sys.stderr)
+            return 1
+    report = remeasure(recorded, settings, args.report, truth=truth, truth_source=args.truth or "")
+    exposure = report.exposure
+    found = ("a single image: no durations" if exposure.single_frame else
+             f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
+    print(f"{exposure.frames_analysed} frames remeasured from {report.remeasured_from} (no video decoded), {found}")
+    for line in summary_lines(exposure):
+        print(line)
+    if report.truth is not None:
+        print(f"against {report.truth.source}:")
+        for line in truth_lines(report.truth):
+            print(line)
+    if report.path is not None:
+        missing = sum(1 for a in report.appearances if not a.thumbnail)
+        kept = f"; {missing} of {len(report.appearances)} appearances without a thumbnail (their best frame " \
+               f"changed: thumbnails need the video)" if missing else ""
+        print(f"wrote report: {report.path}{kept}")
+    return 0
+
+
+def _check_remeasure_output(args: argparse.Namespace) -> None:
+    """The new report may replace the one remeasured (its records are read first), nothing else it reads."""
+    from .exposure_records import records_path
+
+    records = records_path(args.remeasure)
+    same_folder = os.path.realpath(args.report) == os.path.realpath(records.parent)
+    check_outputs({"--report": args.report},
+                  {"the --truth file": args.truth, **({} if same_folder else {"the --remeasure records": records})},
+                  folders=("--report",))
+
+
 def run_video(args: argparse.Namespace) -> int:
     """Handler of ``pydarknet video``; returns the exit status."""
+    if args.remeasure is not None:
+        try:
+            return _remeasure(args)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
+            return 130
+        except (DarknetError, OSError) as error:
+            print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 1
+    missing = [name for name, value in (("VIDEO (or --remeasure REPORT)", args.video), ("--cfg", args.cfg),
+                                        ("--weights", args.weights)) if value is None]
+    if missing:
+        return _usage_error(f"the following arguments are required: {', '.join(missing)}")
+    if args.thresh is None:
+        args.thresh = DEFAULT_THRESH
     if args.start is not None and args.end is not None and args.end <= args.start:
-        print(f"{PROG}: error: argument --end: must be after --start ({args.start:g} s), got {args.end:g} s",
-              file=sys.stderr)
-        return 2   # a usage error, like argparse's own
+        return _usage_error(f"argument --end: must be after --start ({args.start:g} s), got {args.end:g} s")
     with warnings.catch_warnings(record=True) as caught:
         # a truncated video warns from the reader thread: collect it and show it as one line
         warnings.simplefilter("always", TruncatedVideoWarning)

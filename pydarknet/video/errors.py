@@ -18,3 +18,8 @@ class TruncatedVideoWarning(UserWarning):
 
 class TruthFileError(DarknetError, ValueError):
     """A ground-truth annotation file (``--truth``: brand, start, end per row) is missing or malformed."""
+
+
+class FrameRecordsError(DarknetError, ValueError):
+    """A report's per-frame records (``frames.jsonl.gz``, read by ``--remeasure``) are missing, truncated or
+    malformed."""

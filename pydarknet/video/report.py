@@ -10,6 +10,8 @@ while the frames are at hand, and writes the files:
 * ``rejected.csv``: every detection a gate rejected, with the gate, its measurement and the limit
 * ``truth.csv``: the comparison with an annotation, when one was given
 * ``settings.json``: the clip information and settings the numbers were measured with
+* ``frames.jsonl.gz``: the run's per-frame records (``exposure_records``): ``remeasure`` measures them again
+  with other settings, without the video
 * ``timeline.png`` (one lane per brand) and ``thumbs/`` (each appearance's best frame, cropped around the box)
 
 It is built in a temporary folder and renamed into place when complete.
@@ -19,9 +21,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -29,7 +32,7 @@ import numpy as np
 from ..detections import Detections
 from . import timeline
 from .atomic import AtomicFolder, PathLike, writing
-from .errors import VideoOutputError
+from .errors import FrameRecordsError, VideoOutputError
 from .exposure import (
     _EPS,
     CENTRE_FRACTION,
@@ -44,13 +47,14 @@ from .exposure import (
     records_from_appearances,
     ungated,
 )
+from .exposure_records import FRAMES_FILE, RecordsFile, dump_frame_records, read_frame_records, records_path
 from .exposure_truth import BrandTruthComparison, TruthEvaluation, TruthInterval, evaluate_truth
 from .labels import draw_detections
 from .report_html import render_index
 from .report_model import THUMBNAIL_SIDE, AppearanceSummary, BrandSummary, Report
 
 __all__ = ["AppearanceSummary", "BrandSummary", "Report", "ReportBuilder", "ThumbnailKeeper", "summarize",
-           "write_report", "CENTRE_FRACTION", "THUMBNAIL_SIDE"]
+           "write_report", "remeasure", "recorded_settings", "CENTRE_FRACTION", "THUMBNAIL_SIDE"]
 
 _THUMB_MARGIN = 0.35             # context around the box in a thumbnail, as a fraction of the box size
 _TRACKER_GAP_FRAMES = 5          # the tracker's default max_gap, for summarize()
@@ -267,6 +271,8 @@ class ReportBuilder:
                         (folder / relative).write_bytes(jpeg)
                     a = replace(a, thumbnail=relative)
                 appearances.append(a)
+            with writing(self.path, f"cannot write {FRAMES_FILE}"), open(folder / FRAMES_FILE, "wb") as raw:
+                dump_frame_records(raw, self.records, self.clip, truncated)
             truth = None if self.truth is None else evaluate_truth(exposure, self.truth, self.truth_source)
             report = Report(self.path, self.title, truncated, exposure, tuple(appearances), truth)
             write_report(folder, report)
@@ -293,3 +299,79 @@ def measure_only(records: Sequence[FrameRecord], clip: ClipInfo, settings: Expos
     exposure = measure_exposure(records, clip, settings)
     evaluation: Optional[TruthEvaluation] = None if truth is None else evaluate_truth(exposure, truth, truth_source)
     return Report(None, title, truncated, exposure, exposure.appearances, evaluation)
+
+
+def recorded_settings(source: PathLike) -> Optional[ExposureSettings]:
+    """The settings a report was measured with (its ``settings.json``); None when ``source`` (a report folder,
+    or the records file in one) has none.  ``FrameRecordsError`` naming the file when it is unusable."""
+    path = records_path(source).parent / "settings.json"
+    try:
+        return ExposureSettings.from_dict(json.loads(path.read_text(encoding="utf-8"))["settings"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FrameRecordsError(f"the settings of the report cannot be read ({error}): give every exposure "
+                                f"option, or repair the file", path=path) from None
+
+
+def _thumbnail_key(class_id: int, best_frame: int, box: Sequence[float]) -> Tuple[int, int, Tuple[float, ...]]:
+    """What decides a thumbnail's pixels: brand, frame, and the box (as appearances.csv rounds it)."""
+    return int(class_id), int(best_frame), tuple(round(float(v), 2) for v in box)
+
+
+def _earlier_thumbnails(folder: Path) -> Dict[Tuple[int, int, Tuple[float, ...]], Path]:
+    """The thumbnails of the report in ``folder``, by ``_thumbnail_key`` (none when it has no usable log)."""
+    found = {}
+    try:
+        with open(folder / "appearances.csv", encoding="utf-8", newline="") as stream:
+            for row in csv.DictReader(stream):
+                if row.get("thumbnail"):
+                    box = [row[f"best_{c}"] for c in ("x1", "y1", "x2", "y2")]
+                    found[_thumbnail_key(row["class_id"], row["best_frame"], box)] = folder / row["thumbnail"]
+    except (OSError, ValueError, KeyError, TypeError, csv.Error):
+        return {}   # no earlier log to go by: the report says its thumbnails are missing
+    return found
+
+
+def remeasure(source: Union[PathLike, RecordsFile], settings: ExposureSettings, path: Optional[PathLike] = None, *,
+              title: str = "Product placement report", truth: Optional[Sequence[TruthInterval]] = None,
+              truth_source: str = "") -> Report:
+    """Measure the per-frame records a report kept (``source``: the report folder or its ``frames.jsonl.gz``, or
+    those records as read by ``read_frame_records``) again with ``settings``, without the video; with ``path``,
+    write the report folder there (it may be the source folder: the records are read first, and it is replaced
+    only once the new report is complete).
+
+    A thumbnail needs the video's frame, so the new report has one only for an appearance whose best frame and
+    box are those of an appearance of the source report (its thumbnail is copied); the page says how many are
+    missing.  ``frames.jsonl.gz`` is copied, so the new report can be remeasured in turn."""
+    recorded = source if isinstance(source, RecordsFile) else read_frame_records(source)
+    exposure = measure_exposure(recorded.records, recorded.clip, settings)
+    evaluation = None if truth is None else evaluate_truth(exposure, truth, truth_source)
+    if path is None:
+        return Report(None, title, recorded.truncated, exposure, exposure.appearances, evaluation,
+                      remeasured_from=str(recorded.path))
+    earlier = _earlier_thumbnails(recorded.path.parent)
+    output = AtomicFolder(path)
+    try:
+        folder = output.temp_path
+        with writing(output.path):
+            (folder / "thumbs").mkdir()
+        appearances = []
+        for a in exposure.appearances:
+            thumbnail = earlier.get(_thumbnail_key(a.class_id, a.best_frame, a.best_box))
+            if thumbnail is not None and thumbnail.is_file():
+                relative = f"thumbs/appearance_{a.id:04d}.jpg"
+                with writing(output.path, f"cannot write the thumbnail {relative}"):
+                    shutil.copyfile(thumbnail, folder / relative)
+                a = replace(a, thumbnail=relative)
+            appearances.append(a)
+        with writing(output.path, f"cannot write {FRAMES_FILE}"):
+            shutil.copyfile(recorded.path, folder / FRAMES_FILE)
+        report = Report(output.path, title, recorded.truncated, exposure, tuple(appearances), evaluation,
+                        remeasured_from=str(recorded.path))
+        write_report(folder, report)
+    except BaseException:
+        output.abort()
+        raise
+    output.commit()
+    return report

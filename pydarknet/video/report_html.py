@@ -35,11 +35,21 @@ th { background: #eef1f6; font-weight: 600; white-space: normal; vertical-align:
 .heat caption { font-weight: 600; padding-bottom: .3rem; }
 td.thumb img { height: 48px; display: block; }
 dl.defs dt { font-weight: 600; margin-top: .4rem; } dl.defs dd { margin-left: 1rem; color: #3b4256; }
+th a { color: inherit; text-decoration: underline dotted; } dl.defs dt:target { background: #fff4d6; }
+th small { font-weight: normal; color: #5b6275; }
 """
 
 
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
+
+
+def _defined(label: str, term: str) -> str:
+    """A column header linking to its definition at the foot of the page (``_DEFINITIONS``)."""
+    return f'<a href="#def-{term}">{label}</a>'
+
+
+NONE = "-"     # a value that is not defined (a brand without appearances has no mean size, no quality index)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
@@ -52,27 +62,39 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> 
 
 def _brand_table(report: Report) -> str:
     exposure = report.exposure
-    with_value = exposure.settings.rate is not None
-    header = ["Brand", "Clear exposure", "Share of runtime", "Share of voice", "Appearances",
-              "Mean / median / longest", "Quality index", "Quality-adjusted", *(["Media value"] if with_value else []),
-              "Size mean / max", "Position (centre share)", "Solus", "First / last seen", "Ungated",
-              "Confidence mean / min / max"]
+    settings = exposure.settings
+    with_value = settings.rate is not None
+    header = [_defined("Brand", "brand"), _defined("Clear exposure", "clear"),
+              _defined("Share of runtime", "runtime-share"), _defined("Share of voice", "share-of-voice"),
+              _defined(f"Appearances (&ge; {settings.min_duration:g} s)", "appearance"),
+              _defined("Mean / median / longest", "appearance-lengths"),
+              _defined("Quality index (0-1)", "quality-index"), _defined("Quality-adjusted", "quality-adjusted"),
+              *([_defined(f"Media value ({_rate(settings)})", "media-value")] if with_value else []),
+              _defined("Size mean / max (share of frame)", "size"), _defined("Position (centre share)", "position"),
+              _defined("Solus", "solus"), _defined("First / last seen", "seen"), _defined("Ungated", "ungated"),
+              _defined("Confidence mean / min / max", "confidence")]
     rows = []
     for b in exposure.brands:
+        shown = b.appearances > 0     # without an appearance, the per-appearance figures are not defined
         value = []
         if with_value:
-            currency = exposure.settings.currency
-            value = [f"{b.media_value:,.2f}{(' ' + escape(currency)) if currency else ''}"]
+            value = [f"{b.media_value:,.2f}{(' ' + escape(settings.currency)) if settings.currency else ''}"]
         rows.append([
             escape(b.brand), format_seconds(b.clear_seconds), _percent(b.runtime_share), _percent(b.share_of_voice),
             str(b.appearances),
-            " / ".join(format_seconds(v) for v in (b.mean_appearance, b.median_appearance, b.longest_appearance)),
-            f"{b.quality_index:.2f}", format_seconds(b.quality_seconds), *value,
-            f"{_percent(b.mean_size_share)} / {_percent(b.max_size_share)}",
-            f"{b.position or '-'} ({_percent(b.centre_share)})", format_seconds(b.solus_seconds),
+            " / ".join(format_seconds(v) for v in (b.mean_appearance, b.median_appearance, b.longest_appearance))
+            if shown else NONE,
+            f"{b.quality_index:.2f}" if shown else NONE, format_seconds(b.quality_seconds), *value,
+            f"{_percent(b.mean_size_share)} / {_percent(b.max_size_share)}" if shown else NONE,
+            f"{b.position} ({_percent(b.centre_share)})" if shown else NONE, format_seconds(b.solus_seconds),
             f"{clock(b.first_seen)} / {clock(b.last_seen)}", format_seconds(b.ungated_seconds),
-            f"{b.confidence_mean:.2f} / {b.confidence_min:.2f} / {b.confidence_max:.2f}"])
+            f"{b.confidence_mean:.2f} / {b.confidence_min:.2f} / {b.confidence_max:.2f}" if shown else NONE])
     return _table(header, rows, "Nothing was detected.")
+
+
+def _rate(settings) -> str:
+    currency = f" {escape(settings.currency)}" if settings.currency else ""
+    return f"at {settings.rate:,.2f}{currency} per 30-second spot"
 
 
 def _single_image_table(report: Report) -> str:
@@ -94,39 +116,78 @@ def _settings_note(report: Report) -> str:
     classes = "all classes" if s.classes is None else ", ".join(
         escape(report.exposure.clip.brand(c)) for c in s.classes)
     w = s.weights
+    value = f" Media value {_rate(s)}." if s.rate is not None else " No media value: no spot rate was given."
     return (f'<p class="note">Measured with: {classes}; qualifying detection: confidence &ge; '
             f"{g.min_confidence:g}, shorter side &ge; {g.min_side_px:g} px, area &ge; {_percent(g.min_area_share)} "
             f"of the frame, edge gate {edge}, sharpness {sharp}. Gaps of &le; {s.max_gap:g} s are bridged; "
             f"appearances shorter than {s.min_duration:g} s are not counted. Quality index weights: size "
-            f"{w.size:g}, position {w.position:g}, clarity {w.clarity:g}, clutter {w.clutter:g}, duration "
-            f"{w.duration:g}. Data: <a href=\"summary.csv\">summary.csv</a>, "
+            f"{w.size:g}, position {w.position:g}, clarity {w.clarity:g} (sharpness {s.sharpness_reference:g} "
+            f"scores 1), clutter {w.clutter:g}, duration {w.duration:g} ({s.duration_reference:g} s scores 1)."
+            f"{value} Durations are seconds (s) or minutes:seconds; times are on the video's timeline. "
+            f"Data: <a href=\"summary.csv\">summary.csv</a>, "
             f"<a href=\"appearances.csv\">appearances.csv</a>, <a href=\"rejected.csv\">rejected.csv</a>, "
             f"<a href=\"settings.json\">settings.json</a>.</p>")
 
 
-_DEFINITIONS = f"""<dl class="defs">
-<dt>Clear exposure</dt><dd>The total length of the brand's appearances: runs of frames holding at least one
-qualifying detection of it (several at once count once), joined across gaps up to the bridging limit, and
-kept when at least the minimum duration.</dd>
-<dt>Ungated</dt><dd>Seconds of frames with a detection of the brand at the confidence threshold, before the size,
-edge and sharpness gates, bridging and the minimum duration: what a naive count says.</dd>
-<dt>Share of voice</dt><dd>Clear exposure / all brands' clear exposure.</dd>
-<dt>Size</dt><dd>Union of the brand's boxes as a share of the frame, over its visible frames.</dd>
-<dt>Position</dt><dd>3 &times; 3 grid cell of the centre of the brand's largest box; <i>centre</i> when the middle
-cell ({CENTRE_FRACTION:.0%} of width and height) holds at least half of its visible time.</dd>
-<dt>Solus</dt><dd>Visible seconds with no other brand visible.</dd>
-<dt>Quality index</dt><dd>0-1, the weighted mean of size (0.25/0.5/0.75/1 by size band), position (1 middle,
-0.7 edge middle, 0.4 corner), clarity (sharpness / reference, at most 1), clutter (1 / brands on screen) and
-duration (appearance length / reference, at most 1), averaged over the visible frames; quality-adjusted
-seconds = index &times; clear seconds. Media value = quality-adjusted seconds / 30 &times; the price of a
-30-second spot, only when one was given.</dd>
-</dl>"""
+_DEFINITIONS = [  # (anchor, term, definition): the same as docs/video.md, "Exposure metrics"
+    ("brand", "Brand", "A class of the detector (a logo, or with a COCO model an object class)."),
+    ("qualifying", "Qualifying detection", "A detection that passes every gate of the settings above, in this "
+     "order: confidence, shorter side in pixels, area as a share of the frame, distance from the frame's borders "
+     "(a logo cut off by the frame is not legible), sharpness (variance of the Laplacian of the box; a blurred "
+     "logo is not legible)."),
+    ("appearance", "Appearance", "A run of frames holding at least one qualifying detection of the brand "
+     "(several at once count once), joined across gaps up to the bridging limit, counted when it lasts at least "
+     "the minimum duration (shorter runs are flicker). Start = its first frame's time; end = its last frame's "
+     "time + one frame."),
+    ("clear", "Clear exposure", "The total length of the brand's appearances, bridged gaps included (seconds)."),
+    ("runtime-share", "Share of runtime", "Clear exposure / analysed time."),
+    ("share-of-voice", "Share of voice", "Clear exposure / all brands' clear exposure."),
+    ("appearance-lengths", "Mean / median / longest", "Of the brand's appearance durations (seconds)."),
+    ("quality-index", "Quality index", "0-1, the weighted mean of size (0.25 / 0.5 / 0.75 / 1 by size band), "
+     "position (1 middle cell, 0.7 middle of an edge, 0.4 corner), clarity (sharpness / reference, at most 1), "
+     "clutter (1 / brands visible) and duration (appearance length / reference, at most 1), per visible frame, "
+     "averaged over the appearance; a brand's is its quality-adjusted seconds / clear exposure. "
+     "<i>-</i>: no appearance."),
+    ("quality-adjusted", "Quality-adjusted", "Quality index &times; duration, summed over the appearances "
+     "(seconds)."),
+    ("media-value", "Media value", "Quality-adjusted seconds / 30 &times; the price of a 30-second spot; only when "
+     "a price was given."),
+    ("size", "Size", "Area of the union of the brand's qualifying boxes / frame area, over its visible frames "
+     "(qualifying frames inside its appearances), weighted by time: mean and maximum (peak)."),
+    ("size-bands", "Size bands", "Seconds of visible frames by size: below 2.5%, 2.5-5%, 5-10%, 10% of the frame "
+     "or more."),
+    ("position", "Position", f"The 3 &times; 3 grid cell holding the centre of the brand's largest box; "
+     f"<i>centre</i> when the middle cell ({CENTRE_FRACTION:.0%} of the width and height) holds at least half "
+     f"of its visible time, else <i>edge</i>; in brackets, that share (centre share)."),
+    ("solus", "Solus", "Visible seconds with no other brand visible."),
+    ("seen", "First / last seen", "Start of the first appearance; time of the last visible frame "
+     "(minutes:seconds on the video's timeline; without an appearance, of the first and last qualifying or "
+     "detected frame)."),
+    ("ungated", "Ungated", "Seconds of frames with a detection of the brand at the confidence threshold, before "
+     "the other gates, bridging and the minimum duration: what a naive count says. It can be below clear "
+     "exposure, which includes bridged gaps."),
+    ("confidence", "Confidence", "The detector's confidence of the qualifying detections in visible frames: "
+     "mean, minimum and maximum. <i>-</i>: no appearance."),
+    ("bridged", "Bridged", "Seconds of an appearance in gaps without a qualifying detection (the logo was "
+     "missed or rejected for at most the bridging limit)."),
+    ("clutter", "Clutter", "Brands visible in the same frame: analysed seconds with 0, 1 (solus), 2 and 3 or "
+     "more; and per pair of brands, their seconds together."),
+    ("rejected", "Rejected detections", "Detections that failed a gate, counted by the first gate they failed "
+     "(every one is listed, with its measurement and the limit, in rejected.csv)."),
+]
+
+
+def _definitions() -> str:
+    terms = "".join(f'<dt id="def-{anchor}">{term}</dt><dd>{text}</dd>' for anchor, term, text in _DEFINITIONS)
+    return (f'<dl class="defs">{terms}</dl><p class="note">The same definitions, with the reasons for them, are '
+            f'in the pydarknet documentation (docs/video.md, section "Exposure metrics").</p>')
 
 
 def _size_bands(report: Report) -> str:
     rows = [[escape(b.brand), *(format_seconds(v) for v in b.size_band_seconds)] for b in report.brands
             if b.appearances]
-    return _table(["Brand", *(f"size {label}" for label in SIZE_BAND_LABELS)], rows, "No appearances.")
+    return _table([_defined("Brand", "brand"), *(_defined(f"size {escape(label)} of the frame", "size-bands")
+                                                 for label in SIZE_BAND_LABELS)], rows, "No appearances.")
 
 
 def _heatmaps(report: Report) -> str:
@@ -150,17 +211,20 @@ def _heatmaps(report: Report) -> str:
 
 def _clutter(report: Report) -> str:
     exposure = report.exposure
-    counts = _table(["Brands visible at once", "0", "1 (solus)", "2", "3 or more"],
+    counts = _table([_defined("Brands visible at once", "clutter"), "0", _defined("1 (solus)", "solus"), "2",
+                     "3 or more"],
                     [["Analysed seconds", *(format_seconds(v) for v in exposure.brands_on_screen_seconds)]], "")
-    pairs = _table(["Brands together", "Seconds"],
+    pairs = _table([_defined("Brands together", "clutter"), "Seconds"],
                    [[f"{escape(a)} + {escape(b)}", format_seconds(s)] for a, b, s in exposure.together_seconds],
                    "No two brands were visible at once.")
     return counts + "<br>" + pairs
 
 
 def _exposure_log(report: Report) -> str:
-    header = ["#", "Brand", "Start", "End", "Duration", "Peak size", "Mean size", "Quality index",
-              "Quality-adjusted", "Bridged", "Thumbnail"]
+    header = ["#", _defined("Brand", "brand"), _defined("Start", "appearance"), _defined("End", "appearance"),
+              "Duration", _defined("Peak size (share of frame)", "size"), _defined("Mean size", "size"),
+              _defined("Quality index (0-1)", "quality-index"), _defined("Quality-adjusted", "quality-adjusted"),
+              _defined("Bridged", "bridged"), "Thumbnail (best frame)"]
     rows = []
     for a in report.appearances:
         image = (f'<img src="{escape(a.thumbnail)}" alt="{escape(a.brand)} #{a.id}" loading="lazy">'
@@ -193,7 +257,18 @@ def _rejections(report: Report) -> str:
         counts = dict(b.rejected)
         if counts:
             rows.append([escape(b.brand), *(str(counts.get(gate, 0)) for gate in GATES)])
-    return _table(["Brand", *GATES], rows, "No detection was rejected.")
+    return _table([_defined("Brand", "brand"), *_gate_headers(report.exposure.settings.gates)], rows,
+                  "No detection was rejected.")
+
+
+def _gate_headers(g) -> List[str]:
+    """Each gate's column: what failing it means, with the limit of these settings."""
+    edge = "off" if g.edge_margin is None else f"within {g.edge_margin:g} px of a border"
+    sharp = "off" if g.min_sharpness <= 0 else f"sharpness &lt; {g.min_sharpness:g}"
+    described = {"confidence": f"confidence &lt; {g.min_confidence:g}", "size_px": f"shorter side &lt; "
+                 f"{g.min_side_px:g} px", "size_share": f"area &lt; {_percent(g.min_area_share)} of the frame",
+                 "edge": edge, "sharpness": sharp}
+    return [f"{described[gate]}<br><small>({gate})</small>" for gate in GATES]   # the gate as rejected.csv names it
 
 
 def _truth(report: Report) -> str:
@@ -219,6 +294,15 @@ def render_index(report: Report, title: str) -> str:
     if report.truncated:
         warnings.append('<p class="warning">The video ended before the length its container announces (truncated or '
                         'damaged file): the figures cover only the part that could be decoded.</p>')
+    if report.remeasured_from:
+        missing = sum(1 for a in report.appearances if not a.thumbnail)
+        note = (f"Measured again, without the video, from the per-frame records {escape(report.remeasured_from)} "
+                f"(<code>pydarknet video --remeasure</code>).")
+        if missing:
+            note += (f" {missing} of {len(report.appearances)} appearances have no thumbnail: under these settings "
+                     f"their best frame is not one the earlier report kept, and a new one needs the video (run "
+                     f"<code>pydarknet video</code> again for them).")
+        warnings.append(f'<p class="note">{note}</p>')
     if report.single_frame:
         meta = f"{escape(report.source)} &middot; {width}&times;{height} &middot; a single image: no durations"
         body = f"""<h2>Brands</h2>
@@ -236,18 +320,18 @@ def render_index(report: Report, title: str) -> str:
 <img class="timeline" src="timeline.png" alt="timeline: one lane per brand">
 <h2>Exposure log</h2>
 {_exposure_log(report)}
-<h2>Size bands</h2>
+<h2>Size bands (seconds visible, by share of the frame's area)</h2>
 {_size_bands(report)}
 <h2>Position (share of visible time per cell of a 3 &times; 3 grid)</h2>
 {_heatmaps(report)}
-<h2>Clutter and share of voice</h2>
+<h2>Clutter (brands on screen together)</h2>
 {_clutter(report)}
 <h2>Appearances</h2>
 {_appearance_cards(report) or '<p>None.</p>'}
-<h2>Rejected detections (first gate failed)</h2>
+<h2>Rejected detections (number of detections, by the first gate failed)</h2>
 {_rejections(report)}
-<h2>Definitions</h2>
-{_DEFINITIONS}"""
+<h2 id="definitions">Definitions</h2>
+{_definitions()}"""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -30,6 +30,7 @@ class Report:
     exposure: ExposureReport
     appearances: Tuple[ExposureAppearance, ...]   # the exposure log, thumbnails filled in
     truth: Optional[TruthEvaluation] = None
+    remeasured_from: str = ""                     # the records file it was measured from again (--remeasure)
 
     @property
     def brands(self) -> Tuple[BrandExposure, ...]:
