@@ -312,15 +312,8 @@ def _check_remeasure_output(args: argparse.Namespace) -> None:
 
 def run_video(args: argparse.Namespace) -> int:
     """Handler of ``pydarknet video``; returns the exit status."""
-    if args.remeasure is not None:
-        try:
-            return _remeasure(args)
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
-            return 130
-        except (DarknetError, OSError) as error:
-            print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-            return 1
+    if args.remeasure is not None:   # errors and Ctrl-C: the pydarknet command's one policy (pydarknet.cli_errors)
+        return _remeasure(args)
     missing = [name for name, value in (("VIDEO (or --remeasure REPORT)", args.video), ("--cfg", args.cfg),
                                         ("--weights", args.weights)) if value is None]
     if missing:
