@@ -109,6 +109,14 @@ def test_help_imports_no_heavy_module():
     assert modules_loaded_by(["cfg", "--help"]) == "[]"
 
 
+def test_video_help_needs_no_opencv():
+    """`pydarknet video --help` imports the video command's module, but not OpenCV, scipy or the native library
+    (the analysis modules are imported when a video is analysed); numpy comes with the exposure defaults."""
+    loaded = modules_loaded_by(["video", "--help"])
+    for module in ("cv2", "scipy", "matplotlib", "pydarknet._native", "cffi"):
+        assert repr(module) not in loaded, loaded
+
+
 def test_the_command_list_is_the_modules_own(capsys):
     """The help lines shown without importing a command's module are the ones that module registers."""
     full = cli.build_parser(load_all=True)

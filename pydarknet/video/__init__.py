@@ -13,25 +13,78 @@
 """
 from __future__ import annotations
 
-from .analyze import VideoAnalysis, analyze_video, detector_threshold
-from .errors import TruncatedVideoWarning, TruthFileError, VideoOutputError, VideoSourceError
-from .exposure import (
-    BrandExposure,
-    ClipInfo,
-    ExposureAppearance,
-    ExposureReport,
-    ExposureSettings,
-    FrameRecord,
-    Gates,
-    QualityWeights,
-    measure_exposure,
-)
-from .exposure_truth import TruthEvaluation, TruthInterval, evaluate_truth, read_truth_csv
-from .pipeline import FrameResult, VideoRun, detect_video
-from .report import AppearanceSummary, BrandSummary, Report, ReportBuilder, summarize
-from .source import CameraSource, Frame, FrameSource, ImageFolderSource, SourceInfo, VideoFileSource, open_source
-from .tracking import Appearance, Tracker
-from .writers import AnnotatedVideoWriter, CocoWriter, CsvWriter, JsonlWriter, VideoFileWriter, choose_fourcc
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> module defining it, imported on first access (PEP 562): `pydarknet video --help` and the
+# catalogue's command line need no OpenCV or numpy until a video is actually analysed
+_LAZY = {
+    "VideoAnalysis": ".analyze",
+    "analyze_video": ".analyze",
+    "detector_threshold": ".analyze",
+    "TruncatedVideoWarning": ".errors",
+    "TruthFileError": ".errors",
+    "VideoOutputError": ".errors",
+    "VideoSourceError": ".errors",
+    "BrandExposure": ".exposure",
+    "ClipInfo": ".exposure",
+    "ExposureAppearance": ".exposure",
+    "ExposureReport": ".exposure",
+    "ExposureSettings": ".exposure",
+    "FrameRecord": ".exposure",
+    "Gates": ".exposure",
+    "QualityWeights": ".exposure",
+    "measure_exposure": ".exposure",
+    "TruthEvaluation": ".exposure_truth",
+    "TruthInterval": ".exposure_truth",
+    "evaluate_truth": ".exposure_truth",
+    "read_truth_csv": ".exposure_truth",
+    "FrameResult": ".pipeline",
+    "VideoRun": ".pipeline",
+    "detect_video": ".pipeline",
+    "AppearanceSummary": ".report",
+    "BrandSummary": ".report",
+    "Report": ".report",
+    "ReportBuilder": ".report",
+    "summarize": ".report",
+    "CameraSource": ".source",
+    "Frame": ".source",
+    "FrameSource": ".source",
+    "ImageFolderSource": ".source",
+    "SourceInfo": ".source",
+    "VideoFileSource": ".source",
+    "open_source": ".source",
+    "Appearance": ".tracking",
+    "Tracker": ".tracking",
+    "AnnotatedVideoWriter": ".writers",
+    "CocoWriter": ".writers",
+    "CsvWriter": ".writers",
+    "JsonlWriter": ".writers",
+    "VideoFileWriter": ".writers",
+    "choose_fourcc": ".writers",
+}
+
+if TYPE_CHECKING:   # what type checkers and IDEs see
+    from .analyze import VideoAnalysis, analyze_video, detector_threshold  # noqa: F401
+    from .errors import TruncatedVideoWarning, TruthFileError, VideoOutputError, VideoSourceError  # noqa: F401
+    from .exposure import (  # noqa: F401
+        BrandExposure,
+        ClipInfo,
+        ExposureAppearance,
+        ExposureReport,
+        ExposureSettings,
+        FrameRecord,
+        Gates,
+        QualityWeights,
+        measure_exposure,
+    )
+    from .exposure_truth import TruthEvaluation, TruthInterval, evaluate_truth, read_truth_csv  # noqa: F401
+    from .pipeline import FrameResult, VideoRun, detect_video  # noqa: F401
+    from .report import AppearanceSummary, BrandSummary, Report, ReportBuilder, summarize  # noqa: F401
+    from .source import CameraSource, Frame, FrameSource, ImageFolderSource, SourceInfo, VideoFileSource, open_source  # noqa: F401
+    from .tracking import Appearance, Tracker  # noqa: F401
+    from .writers import AnnotatedVideoWriter, CocoWriter, CsvWriter, JsonlWriter, VideoFileWriter, choose_fourcc  # noqa: F401
+
 
 __all__ = [
     "analyze_video", "detect_video", "detector_threshold", "open_source", "choose_fourcc", "summarize",
@@ -42,3 +95,16 @@ __all__ = [
     "measure_exposure", "FrameRecord", "ClipInfo", "ExposureSettings", "Gates", "QualityWeights", "ExposureReport",
     "BrandExposure", "ExposureAppearance", "evaluate_truth", "read_truth_csv", "TruthInterval", "TruthEvaluation",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value   # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -20,16 +20,19 @@ import dataclasses
 import os
 import sys
 import warnings
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
 from ..errors import NamesError, NativeLibraryError
-from .analyze import VideoAnalysis, analyze_video, default_settings, detector_threshold, resolve_classes
 from .errors import TruncatedVideoWarning
 from .exposure import ExposureSettings
 from .paths import check_outputs
-from .report_model import summary_lines, truth_lines
-from .source import open_source, to_seconds
+
+if TYPE_CHECKING:
+    from .analyze import VideoAnalysis
+
+# the modules that need OpenCV and scipy (analyze, source, report_model) are imported where a video is analysed,
+# so that `pydarknet video --help` stays fast
 
 __all__ = ["register", "run_video", "main"]
 
@@ -37,6 +40,7 @@ PROG = "pydarknet video"
 
 
 def _time(text: str) -> float:
+    from .source import to_seconds
     try:
         return to_seconds(text)
     except ValueError as error:
@@ -183,6 +187,7 @@ def _detector_class():
 
 
 def _print_summary(analysis: VideoAnalysis) -> None:
+    from .report_model import summary_lines, truth_lines
     exposure = analysis.exposure
     found = ("a single image: no durations" if exposure.single_frame else
              f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
@@ -200,6 +205,7 @@ def _print_summary(analysis: VideoAnalysis) -> None:
 def _settings(args: argparse.Namespace, base: Optional[ExposureSettings] = None) -> ExposureSettings:
     """The exposure settings the options ask for: ``base`` (default: ``default_settings(--thresh)``) with the
     exposure options that were given."""
+    from .analyze import default_settings
     settings = base if base is not None else default_settings(DEFAULT_THRESH if args.thresh is None else args.thresh)
     given = {"min_confidence": args.min_confidence, "min_sharpness": args.min_sharpness,
              "edge_margin": args.edge_margin}
@@ -231,6 +237,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> VideoAnalysis:
+    from .analyze import analyze_video, detector_threshold, resolve_classes
+    from .source import open_source
     # open the input first: a wrong path should not wait for the network to load
     with open_source(args.video, stride=args.stride, start=args.start, end=args.end) as source:
         options = dict(detector_options(args), thresh=detector_threshold(args.thresh))
@@ -253,9 +261,11 @@ def _usage_error(message: str) -> int:
 
 def _remeasure(args: argparse.Namespace) -> int:
     """``pydarknet video --remeasure REPORT``: the report's records measured again; returns the exit status."""
+    from .analyze import resolve_classes
     from .exposure_records import read_frame_records
     from .exposure_truth import read_truth_csv
     from .report import recorded_settings, remeasure
+    from .report_model import summary_lines, truth_lines
 
     given = [f"--{name.replace('_', '-')}" for name, unset in _VIDEO_ONLY if getattr(args, name) != unset]
     if args.video is not None:
