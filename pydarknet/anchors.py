@@ -108,7 +108,7 @@ def read_box_sizes(source: Union[PathLike, Iterable[PathLike], np.ndarray]) -> n
     if isinstance(source, np.ndarray):
         return np.asarray(source, np.float64).reshape(-1, 2)
     if hasattr(source, "data_file"):
-        source = source.data_file  # type: ignore[union-attr]
+        source = source.data_file
     label_files = _train_label_files(source) if isinstance(source, (str, os.PathLike)) else list(source)
     sizes = [_label_sizes(Path(path)) for path in label_files]
     return np.concatenate(sizes) if sizes else np.zeros((0, 2))

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -36,10 +37,10 @@ from typing import Dict, List, Optional
 from ._typing import PathLike
 from .errors import DarknetError
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so no way to tell a dead writer's leftovers from a live one's
+if sys.platform == "win32":  # no flock, so no way to tell a dead writer's leftovers from a live one's
     fcntl = None
+else:
+    import fcntl
 
 
 # a temporary entry younger than this is kept even when unlocked: its writer may not have locked it yet

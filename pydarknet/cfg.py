@@ -31,7 +31,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from . import resources
 from ._typing import PathLike
@@ -140,9 +140,9 @@ def format_value(value: object) -> str:
             raise ValueError(f"a cfg value cannot contain a line break: {value!r}")
         return value
     if hasattr(value, "__iter__"):
-        return ",".join(format_value(v) for v in value)  # type: ignore[union-attr]
+        return ",".join(format_value(v) for v in value)
     if hasattr(value, "item"):  # numpy scalars
-        return format_value(value.item())  # type: ignore[union-attr]
+        return format_value(value.item())
     raise TypeError(f"cannot write a {type(value).__name__} into a cfg file")
 
 
@@ -210,6 +210,12 @@ class Section:
         for key in self.keys():
             yield key, self.get(key)
 
+    # a non-None default means a non-None result: the overloads let the callers use it without a check
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]: ...
+
     def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
         """The value darknet would use for ``key`` (its first occurrence), or ``default``."""
         line = self._find(key)
@@ -217,9 +223,19 @@ class Section:
             return default
         return line.value
 
+    @overload
+    def get_int(self, key: str, default: int) -> int: ...
+    @overload
+    def get_int(self, key: str, default: Optional[int] = None) -> Optional[int]: ...
+
     def get_int(self, key: str, default: Optional[int] = None) -> Optional[int]:
         text = self.get(key)
         return default if text is None else _parse_number(text, int, f"{self.header} {key}", self._path)
+
+    @overload
+    def get_float(self, key: str, default: float) -> float: ...
+    @overload
+    def get_float(self, key: str, default: Optional[float] = None) -> Optional[float]: ...
 
     def get_float(self, key: str, default: Optional[float] = None) -> Optional[float]:
         text = self.get(key)
@@ -287,7 +303,7 @@ class Head:
     def anchor_count(self) -> int:
         """How many anchors the head owns (``num``; darknet's default is 1 for yolo, 5 for region)."""
         default = 5 if self.section.kind == "region" else 1
-        return self.section.get_int("num", default)  # type: ignore[return-value]
+        return self.section.get_int("num", default)
 
     def predictions_per_cell(self) -> int:
         """Boxes predicted per grid cell: ``len(mask)`` when there is a mask, else ``num`` (parser.c:parse_yolo)."""
@@ -303,10 +319,10 @@ class Head:
             classes = self.section.get_int("classes", 20)
         kind = self.section.kind
         if kind == "region":
-            extra = self.section.get_int("coords", 4) + 1  # type: ignore[operator]
+            extra = self.section.get_int("coords", 4) + 1
         else:
             extra = _HEAD_EXTRA_OUTPUTS[kind]
-        return (classes + extra) * self.predictions_per_cell()  # type: ignore[operator]
+        return (classes + extra) * self.predictions_per_cell()
 
 
 class Cfg:
@@ -837,9 +853,9 @@ class _Checker:
     def _int(section: Section, key: str, default: int) -> int:
         """``option_find_int``: the first ``key=``, or ``default``; refused past a C int (atoi would wrap)."""
         value = section.get_int(key, default)
-        if not -INT_MAX - 1 <= value <= INT_MAX:  # type: ignore[operator]
+        if not -INT_MAX - 1 <= value <= INT_MAX:
             raise _Bad(f"{key}={value} does not fit darknet's 32-bit int")
-        return value  # type: ignore[return-value]
+        return value
 
     def _at_least(self, section: Section, key: str, default: int, minimum: int = 1) -> int:
         value = self._int(section, key, default)
@@ -1190,7 +1206,7 @@ class _Checker:
             per_cell = len(mask) if mask is not None else total
             if kind == "Gaussian_yolo" and s.get("anchors") is not None:
                 # parse_gaussian_yolo counts every comma (a '#' does not stop it) and writes that many biases
-                count = s.get("anchors", "").count(",") + 1  # type: ignore[union-attr]
+                count = s.get("anchors", "").count(",") + 1
                 if count > 2 * total:
                     raise _Bad(f"anchors has {count} values but num={total} has room for {2 * total} (darknet "
                                "writes past its anchors)")

@@ -12,7 +12,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from .cli_errors import run_reporting_errors  # noqa: F401  (the examples' scripts run under it too)
 
@@ -115,7 +115,8 @@ def run_detect(args: argparse.Namespace) -> int:
         if out_dir.exists() and not out_dir.is_dir():
             raise NotADirectoryError(f"--out {out_dir}: exists and is not a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
-    results, failed, written = [], 0, set()
+    results, failed = [], 0
+    written: Set[Path] = set()   # annotated images already written: two inputs may share a name
     with open_detector(args) as detector:
         bar = tqdm(images, unit="img", disable=len(images) < 8 or not sys.stderr.isatty(), file=sys.stderr)
         for path in bar:
@@ -141,7 +142,7 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _annotated_name(out_dir: Path, image: Path, written: set) -> Path:
+def _annotated_name(out_dir: Path, image: Path, written: Set[Path]) -> Path:
     """``out_dir/<name>.jpg``; images of the same name from different folders get ``-2``, ``-3``... instead of
     overwriting each other."""
     target, n = out_dir / f"{image.stem}.jpg", 1

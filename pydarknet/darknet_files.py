@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -221,7 +221,7 @@ def write_lf_text(path: PathLike, text: str) -> None:
         f.write(text)
 
 
-def format_data_file(options: Dict[str, object], separator: str = " = ") -> str:
+def format_data_file(options: Mapping[str, object], separator: str = " = ") -> str:
     """``obj.data`` text: one ``key = value`` line per option, in the order given (classes, train, valid, names,
     backup, ...)."""
     return "".join(f"{key}{separator}{os.fspath(value) if isinstance(value, os.PathLike) else value}\n"

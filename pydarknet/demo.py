@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from . import resources
 from ._typing import PathLike
 from .synthetic import BrandSet, Difficulty, compose, random_placements
 from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
+
+if TYPE_CHECKING:
+    from .video import VideoAnalysis
 
 __all__ = ["DEMO_SEED", "DEMO_BRANDS", "CLIP_SIZE", "CLIP_FPS", "CLIP_SECONDS", "DEMO_LOOK", "MODEL_DIR",
            "demo_brands", "demo_schedule", "make_demo_clip", "render_demo_image", "generate_demo_dataset",
@@ -238,7 +241,7 @@ def compare_with_truth(model: Union["DemoModel", PathLike, None], truth: ClipTru
 class DemoResult:
     out: Path
     truth: ClipTruth
-    analysis: object            # pydarknet.video.VideoAnalysis
+    analysis: VideoAnalysis
     model: DemoModel
     rows: List[Dict]            # compare(): report vs truth per brand
     files: Dict[str, Path]
@@ -284,6 +287,7 @@ def run_demo(out: PathLike = "pydarknet-demo", seconds: float = CLIP_SECONDS, de
         analysis = analyze_video(detector.detect_batch, files["clip"], detector.class_names, out=files["video"],
                                  report=files["report"], csv=files["csv"], batch_size=4, thresh=DEMO_THRESH,
                                  progress=progress, report_title="pydarknet demo: product placement report")
+    assert analysis.report is not None   # report= was given
     return DemoResult(out, truth, analysis, model_files, compare(truth, analysis.report.brands), files)
 
 

@@ -11,11 +11,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from ._typing import PathLike
 from .errors import CudaError, DarknetError
 from .training_log import MapEvent, TrainingLogParser
+
+if TYPE_CHECKING:   # numpy-backed: imported only where the cross-check runs
+    from .metrics import DetectionMetrics
 
 # validate_detector_map's own constants: detections at confidence > 0.005 after NMS 0.45
 DARKNET_MAP_THRESH = 0.005
@@ -43,7 +46,7 @@ class EvaluationResult:
     fp: Optional[int] = None
     fn: Optional[int] = None
     avg_iou: Optional[float] = None
-    python: Optional[object] = None        # pydarknet.metrics.DetectionMetrics of the cross-check
+    python: Optional[DetectionMetrics] = None    # the cross-check's
     output: str = ""                       # what darknet printed
 
     @property
@@ -93,7 +96,7 @@ def _darknet_map(data: Path, cfg: Path, weights: Path, iou_thresh: float, conf_t
 
 def python_metrics(data: PathLike, cfg: PathLike, weights: PathLike, iou_thresh: float = 0.5,
                    conf_thresh: float = 0.25, map_points: int = 0, letterbox: Optional[bool] = None,
-                   device=None, progress: bool = False):
+                   device=None, progress: bool = False) -> DetectionMetrics:
     """The same figures computed in Python (pydarknet.metrics) from ``Detector`` outputs on the valid list."""
     import numpy as np
 

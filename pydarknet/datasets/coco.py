@@ -131,7 +131,8 @@ def write_coco(samples: Iterable[Sample], json_file: PathLike, classes: ClassSpe
     json_file = Path(json_file)
     class_names, label_to_id = resolve_classes(classes, {label for s in samples for label in s.labels})
     root = Path(image_root).absolute() if image_root is not None else None
-    images, annotations = [], []
+    images: List[Dict[str, object]] = []
+    annotations: List[Dict[str, object]] = []
     for image_id, sample in enumerate(samples, 1):
         file_name = str(sample.image.absolute())
         if root is not None:

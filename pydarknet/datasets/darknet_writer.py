@@ -179,7 +179,7 @@ def write_darknet_dataset(
         (staging / "images").mkdir()
         (staging / "backup").mkdir()
         _write_images_and_labels(prepared, staging / "images", link, progress, stats)
-        lists = {"train": [], "valid": []}
+        lists: Dict[str, List[str]] = {"train": [], "valid": []}
         for item, valid in zip(prepared, is_valid):
             lists["valid" if valid else "train"].append(str(images_dir / item.output_name))
         for split_name in SPLITS:

@@ -67,6 +67,7 @@ def load_groundtruth(mat_file: PathLike) -> np.ndarray:
 
 def _field_names(groundtruth: np.ndarray):
     names = groundtruth.dtype.names
+    assert names is not None   # load_groundtruth refused an array that is not a struct array
     chosen = []
     for position, aliases in enumerate(_FIELD_ALIASES.values()):
         chosen.append(next((a for a in aliases if a in names), names[position]))

@@ -96,8 +96,9 @@ def _bndbox(obj: ET.Element, path: Path, number: int, name: str) -> Tuple[float,
     where = f"object {number} ({name!r})"
     if bndbox is None:
         raise DatasetError(f"{where} has no <bndbox>", path=path)
-    children = [bndbox.find(tag) for tag in _BNDBOX_FIELDS]
-    if any(child is None for child in children):
+    named = [bndbox.find(tag) for tag in _BNDBOX_FIELDS]
+    children = [child for child in named if child is not None]
+    if len(children) < len(named):
         if len(bndbox) != 4:
             raise DatasetError(f"{where}: <bndbox> needs xmin, ymin, xmax, ymax", path=path)
         children = list(bndbox)  # unnamed children: the order the Logos in the Wild tools rely on

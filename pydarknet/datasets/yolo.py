@@ -58,11 +58,12 @@ def read_yolo(path: PathLike, names: Optional[Union[PathLike, Sequence[str]]] = 
     base = path if path.is_dir() else \
         Path(os.path.commonpath([str(p.parent) for p in inside])) if inside else path.parent
 
-    for image, problem in checked:
+    for accepted, problem in checked:
         try:
             if problem is not None:
                 raise problem
-            yield _read_sample(image, base, class_names)
+            assert accepted is not None   # an entry has either an image or the problem that refused it
+            yield _read_sample(accepted, base, class_names)
         except (DatasetError, OSError) as error:
             reject(error, skip_bad)
 
