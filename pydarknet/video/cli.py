@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import sys
 import warnings
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
 from ..errors import NamesError, NativeLibraryError
@@ -25,7 +25,7 @@ from .paths import check_outputs
 from .report_model import summary_lines, truth_lines
 from .source import open_source, to_seconds
 
-__all__ = ["register", "run_video", "main"]
+__all__ = ["register", "run_video", "main", "add_exposure_arguments", "exposure_settings_from_args"]
 
 PROG = "pydarknet video"
 
@@ -111,6 +111,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     frames.add_argument("--stride", type=_positive_int, default=1, help="process every n-th frame (default 1)")
     frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
     frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
+    exposure = add_exposure_arguments(parser)
+    exposure.add_argument("--truth", metavar="CSV",
+                          help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
+    parser.set_defaults(func=run_video, interrupted_note="no output was written")
+    return parser
+
+
+def add_exposure_arguments(parser: argparse.ArgumentParser):
+    """The exposure options (``pydarknet video``, ``pydarknet catalog``); returns their group.  Read them with
+    ``exposure_settings_from_args``."""
     defaults = ExposureSettings()
     exposure = parser.add_argument_group("exposure measurement (definitions: docs/video.md, Exposure metrics)")
     exposure.add_argument("--classes", type=lambda text: [c for c in text.split(",") if c.strip()],
@@ -135,10 +145,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     exposure.add_argument("--rate", type=_non_negative, default=None,
                           help="price of a 30-second spot: adds media value = quality-adjusted seconds / 30 x "
                                "rate (no value without it)")
-    exposure.add_argument("--truth", metavar="CSV",
-                          help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
-    parser.set_defaults(func=run_video, interrupted_note="no output was written")
-    return parser
+    return exposure
 
 
 def _detector_class():
@@ -173,6 +180,14 @@ def _settings(args: argparse.Namespace) -> ExposureSettings:
         gates = dataclasses.replace(gates, **{"min_side_px" if kind == "px" else "min_area_share": value})
     return dataclasses.replace(settings, gates=gates, max_gap=args.max_gap, min_duration=args.min_duration,
                                rate=args.rate)
+
+
+def exposure_settings_from_args(args: argparse.Namespace, class_names: Sequence[str] = ()) -> ExposureSettings:
+    """The exposure settings of ``add_exposure_arguments``' options, ``--classes`` resolved against the model's
+    ``class_names`` (``ValueError`` naming an unknown class)."""
+    classes = resolve_classes(args.classes, class_names)
+    settings = _settings(args)
+    return settings if classes is None else dataclasses.replace(settings, classes=classes)
 
 
 def _warn_about_options(args: argparse.Namespace) -> None:
