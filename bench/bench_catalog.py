@@ -122,20 +122,24 @@ def finishing_costs(out: Path, title: str, work: Path, fps: float, lengths=(1500
     from pydarknet.catalog.video_report import write_video_report
     from pydarknet.video.analyze import default_settings
 
+    def best_of_3(records, clip) -> float:   # the machine is shared: the least disturbed of three tries
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            write_video_report(records, clip, default_settings(0.25), work / "finish", "bench", False,
+                               thumbnails=False)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
     points = []
     for frames in lengths:
         records, clip = tiled_records(out, title, frames, fps)
-        started = time.perf_counter()
-        write_video_report(records, clip, default_settings(0.25), work / f"finish-{frames}", "bench", False,
-                           thumbnails=False)
-        points.append((frames, time.perf_counter() - started))
+        points.append((frames, best_of_3(records, clip)))
     (n1, t1), (n2, t2) = points
     per_frame = max(0.0, (t2 - t1) / (n2 - n1))
     fixed = max(0.0, t1 - per_frame * n1)
     empty, clip = tiled_records(out, title, n2, fps, empty=True)
-    started = time.perf_counter()
-    write_video_report(empty, clip, default_settings(0.25), work / "finish-empty", "bench", False, thumbnails=False)
-    empty_per_frame = max(0.0, (time.perf_counter() - started - fixed) / n2)
+    empty_per_frame = max(0.0, (best_of_3(empty, clip) - fixed) / n2)
     started = time.perf_counter()
     rounds = 5
     for _ in range(rounds):   # worker pipe -> driver, driver -> finishing process: two pickles, two unpickles
