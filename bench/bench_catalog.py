@@ -5,11 +5,14 @@ Measured here (the same catalogue of generated clips, darknet's sample photos pa
   in-process        workers=0: no worker processes (the single-process baseline)
   1 worker          workers=1: one spawn-ed worker process (its start and model load included)
   2 workers         workers=2: two worker processes, the cores split between them
-Reported per case: wall seconds, seconds of video per wall second, frames per second, and the seconds the driver
-spent merging segments and writing reports (the serial part of a cluster run).
+Reported per case: wall seconds, seconds of video per wall second, frames per second, the seconds spent
+finishing videos (merge, measure_exposure, report: in finishing processes beside the driver, or in it with
+workers=0) and the seconds the driver's loop was busy besides waiting for events.
 
 Also measured, for the model: decoding speed of one core at --decode-size (what feeds a GPU), the cost of a
-verified seek to a segment start, and the driver's finishing cost per frame.  Then the scaling model (see
+verified seek to a segment start, the finishing cost of a video (fixed + per frame, on a finished clip's real
+records repeated to longer videos), what stays in the driver per video (its records unpickled from a worker
+and pickled to a finishing process; the manifest write).  Then the scaling model (see
 docs/catalog.md) is printed for --gpu-fps (the detector's frames per second on one GPU, which this machine cannot
 measure: a parameter, default 400 = a tiny YOLO at 416x416 with batch 8 on a current data-centre GPU, an
 assumption to replace with a measured number) and --gpus (default 100).
@@ -21,6 +24,7 @@ assumption to replace with a measured number) and --gpus (default 100).
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 import statistics
@@ -92,29 +96,84 @@ def seek_seconds(path: Path, start: int) -> float:
     return statistics.median(times)
 
 
-def tracker_seconds_per_frame(out: Path, titles, thresh: float = 0.25) -> float:
-    """The driver's per-frame cost: the tracker over a finished video's merged records (the report's other
-    costs are per video: its chart, HTML and thumbnails)."""
+def tiled_records(out: Path, title: str, frames: int, fps: float, empty: bool = False):
+    """A finished clip's real records (real YOLO detections, measured sharpness) repeated to ``frames`` frames at
+    ``fps``: the detection density of the clips (detections in every frame: a worst case for finishing) over a
+    video of any length; with ``empty``, the same frames without a detection (the best case)."""
+    from pydarknet.catalog.records import FrameRecords
     from pydarknet.catalog.store import load_records
-    from pydarknet.video.analyze import detector_threshold
-    from pydarknet.video.tracking import Tracker
+    from pydarknet.video.exposure import ClipInfo, FrameRecord
 
-    frames, seconds = 0, 0.0
-    for title in titles:
-        records, _, names = load_records(out, title)
-        tracker = Tracker(high_thresh=thresh, low_thresh=detector_threshold(thresh))
+    stored = load_records(out, title)
+    source = stored.records.frame_records()
+    tiled = [FrameRecord(k, k / fps) if empty else FrameRecord(k, k / fps, r.class_id, r.confidence, r.boxes,
+                                                                r.sharpness)
+             for k, r in zip(range(frames), (source[k % len(source)] for k in range(frames)))]
+    clip = ClipInfo(fps, stored.clip.frame_size, stored.clip.class_names, 1, frames / fps, stored.clip.source)
+    return FrameRecords.from_frame_records(tiled, clip.frame_size), clip
+
+
+def finishing_costs(out: Path, title: str, work: Path, fps: float, lengths=(1500, 6000)) -> dict:
+    """Seconds to finish a video (measure_exposure + the report folder, no thumbnails) at two lengths, fitted
+    as fixed + per frame; and what stays in the driver per video: unpickling its segment results from the
+    workers and pickling them to a finishing process (measured on the longer one, per frame)."""
+    import pickle
+
+    from pydarknet.catalog.video_report import write_video_report
+    from pydarknet.video.analyze import default_settings
+
+    def best_of_3(records, clip) -> float:   # the machine is shared: the least disturbed of three tries
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            write_video_report(records, clip, default_settings(0.25), work / "finish", "bench", False,
+                               thumbnails=False)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    points = []
+    for frames in lengths:
+        records, clip = tiled_records(out, title, frames, fps)
+        points.append((frames, best_of_3(records, clip)))
+    (n1, t1), (n2, t2) = points
+    per_frame = max(0.0, (t2 - t1) / (n2 - n1))
+    fixed = max(0.0, t1 - per_frame * n1)
+    empty, clip = tiled_records(out, title, n2, fps, empty=True)
+    empty_per_frame = max(0.0, (best_of_3(empty, clip) - fixed) / n2)
+    started = time.perf_counter()
+    rounds = 5
+    for _ in range(rounds):   # worker pipe -> driver, driver -> finishing process: two pickles, two unpickles
+        for _ in range(2):
+            pickle.loads(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
+    driver_per_frame = (time.perf_counter() - started) / rounds / n2
+    return {"finish_points": points, "finish_fixed_seconds": fixed, "finish_seconds_per_frame": per_frame,
+            "finish_seconds_per_empty_frame": empty_per_frame,
+            "driver_seconds_per_frame": driver_per_frame}
+
+
+def manifest_seconds(work: Path, entries: int = 10000) -> float:
+    """One manifest write with ``entries`` videos (the store writes it at most every MANIFEST_SECONDS)."""
+    from pydarknet.catalog.store import CatalogStore
+
+    store = CatalogStore(work / "manifest-bench")
+    try:
+        for k in range(entries):
+            store.manifest["videos"][f"title{k:05d}"] = {
+                "status": "done", "fingerprint": {"path": f"/archive/title{k:05d}.mp4", "size": 1 << 30,
+                                                  "mtime_ns": 1, "settings": "0123456789abcdef"},
+                "exposure": "0123456789abcdef", "frames": 67500, "segments": 5, "read_modes": {"seek": 4}}
+        store._unsaved = True
         started = time.perf_counter()
-        for index, timestamp, detections in records.frames(names):
-            tracker.update(detections, index, timestamp)
-        tracker.finish()
-        seconds += time.perf_counter() - started
-        frames += len(records)
-    return seconds / frames
+        store.flush()
+        return time.perf_counter() - started
+    finally:
+        store.close()
 
 
 def scaling_model(gpu_fps: float, gpus: int, decode_fps_core: float, cores_per_gpu: float, video_minutes: float,
-                  video_fps: float, stride: int, segment_seconds: float, seek_s: float, finish_s_per_frame: float,
-                  finish_s_per_video: float, load_s: float) -> dict:
+                  video_fps: float, stride: int, segment_seconds: float, seek_s: float, finish_fixed_s: float,
+                  finish_s_per_frame: float, driver_s_per_frame: float, driver_s_per_video: float,
+                  finishers: int, load_s: float) -> dict:
     """Videos per hour per GPU and for the cluster (docs/catalog.md explains every term)."""
     frames_per_video = video_minutes * 60 * video_fps / stride
     feed_fps = decode_fps_core * cores_per_gpu * stride     # decoded frames/s -> processed frames/s
@@ -123,16 +182,22 @@ def scaling_model(gpu_fps: float, gpus: int, decode_fps_core: float, cores_per_g
     # per video on one GPU worker: the frames, plus a verified seek per segment start
     gpu_seconds_per_video = frames_per_video / worker_fps + (segments - 1) * seek_s
     per_gpu = 3600 / gpu_seconds_per_video
-    # the driver merges and reports every video alone: a cluster-wide serial ceiling
-    driver_seconds = finish_s_per_video + frames_per_video * finish_s_per_frame
+    # what stays serial in the driver: receiving the records and handing them on, the manifest
+    driver_seconds = driver_s_per_video + frames_per_video * driver_s_per_frame
     driver_ceiling = 3600 / driver_seconds if driver_seconds > 0 else float("inf")
-    cluster = min(per_gpu * gpus, driver_ceiling)
+    # the finishing processes beside the driver, in parallel
+    finish_seconds = finish_fixed_s + frames_per_video * finish_s_per_frame
+    finish_ceiling = finishers * 3600 / finish_seconds if finish_seconds > 0 else float("inf")
+    cluster = min(per_gpu * gpus, driver_ceiling, finish_ceiling)
+    bound = min((per_gpu * gpus, "GPUs"), (driver_ceiling, "driver"), (finish_ceiling, "finishing"))[1]
     return {"frames_per_video": frames_per_video, "feed_fps": feed_fps, "worker_fps": worker_fps,
             "bound": "GPU" if gpu_fps <= feed_fps else "decode", "segments_per_video": segments,
             "videos_per_hour_per_gpu": per_gpu, "driver_seconds_per_video": driver_seconds,
-            "driver_ceiling_videos_per_hour": driver_ceiling,
-            "cluster_videos_per_hour": cluster, "cluster_video_hours_per_hour": cluster * video_minutes / 60,
-            "worker_start_seconds": load_s}
+            "driver_ceiling_videos_per_hour": driver_ceiling, "finish_seconds_per_video": finish_seconds,
+            "finish_ceiling_videos_per_hour": finish_ceiling, "finishers": finishers,
+            "finishers_needed": math.ceil(per_gpu * gpus * finish_seconds / 3600),
+            "cluster_videos_per_hour": cluster, "cluster_bound": bound,
+            "cluster_video_hours_per_hour": cluster * video_minutes / 60, "worker_start_seconds": load_s}
 
 
 def main() -> int:
@@ -151,6 +216,8 @@ def main() -> int:
     parser.add_argument("--video-minutes", type=float, default=45.0)
     parser.add_argument("--video-fps", type=float, default=25.0)
     parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--finishers", type=int, default=16,
+                        help="finishing processes beside the driver in the model (default 16: a 16-core driver)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     decode_size = tuple(int(v) for v in args.decode_size.split("x"))
@@ -169,7 +236,7 @@ def main() -> int:
                                          **common)
                 runs[name].append(result)
                 if workers == 0 and round_ == 0:
-                    tracker_s = tracker_seconds_per_frame(out, result.analysed)
+                    costs = finishing_costs(out, result.analysed[0], work, args.video_fps)
                 shutil.rmtree(out)
                 print(f"round {round_ + 1} {name}: {result.seconds:.1f} s", file=sys.stderr)
         rows, data = [], {}
@@ -178,12 +245,13 @@ def main() -> int:
             seconds = statistics.median(r.seconds for r in results)
             video_s, frames = results[0].video_seconds, results[0].frames
             finish = statistics.median(r.finish_seconds for r in results)
-            rows.append((name, seconds, video_s / seconds, frames / seconds, finish, base / seconds))
+            driver = statistics.median(r.driver_seconds for r in results)
+            rows.append((name, seconds, video_s / seconds, frames / seconds, finish, driver, base / seconds))
             data[name] = {"seconds": [r.seconds for r in results], "video_seconds": video_s, "frames": frames,
-                          "finish_seconds": finish}
+                          "finish_seconds": finish, "driver_seconds": driver}
         assert all(r.totals == runs["in-process"][0].totals for rs in runs.values() for r in rs), "totals differ"
-        table = markdown_table(["case", "wall s", "video s / s", "frames / s", "driver finish s", "vs 1 worker"],
-                               rows)
+        table = markdown_table(["case", "wall s", "video s / s", "frames / s", "finishing s", "driver loop s",
+                                "vs 1 worker"], rows)
         table += (f"\n\n{args.clips} clips x {args.seconds:g} s at {args.fps:g} fps, {size[0]}x{size[1]}, "
                   f"yolov3-tiny at {args.input}x{args.input} on the CPU, segments of {args.segment_seconds:g} s; "
                   f"wall time includes starting the workers and loading the model in each")
@@ -192,31 +260,39 @@ def main() -> int:
         decode_fps = decode_rate(work, decode_size)
         clip_frames = int(args.seconds * args.fps)
         seek_s = seek_seconds(videos[0], clip_frames // 2)
-        total_frames = data["in-process"]["frames"]
-        # the driver's finishing = a fixed part per video (report chart, HTML, thumbnails, files) + the tracker
-        finish_per_video = max(0.0, (data["in-process"]["finish_seconds"] - tracker_s * total_frames) / args.clips)
+        manifest_s = manifest_seconds(work)
+        # per video the driver writes the manifest at most once (at most every MANIFEST_SECONDS in all)
         load_s = max(0.0, statistics.median(r.seconds for r in runs["1 worker"])
                      - statistics.median(r.seconds for r in runs["in-process"]))
         model = scaling_model(args.gpu_fps, args.gpus, decode_fps, args.cores_per_gpu, args.video_minutes,
-                              args.video_fps, args.stride, 600.0, seek_s, tracker_s, finish_per_video, load_s)
+                              args.video_fps, args.stride, 600.0, seek_s, costs["finish_fixed_seconds"],
+                              costs["finish_seconds_per_frame"], costs["driver_seconds_per_frame"], manifest_s,
+                              args.finishers, load_s)
         table += "\n\n" + markdown_table(["scaling model input / output", "value"], [
             (f"decode, 1 core, {decode_size[0]}x{decode_size[1]} mp4 (frames/s, measured)", decode_fps),
             ("verified seek to a segment start (s, measured on the clip)", seek_s),
-            ("driver: tracker per frame (ms, measured)", 1000 * tracker_s),
-            ("driver: merge + report + files per video, besides the tracker (s, measured)", finish_per_video),
+            ("finishing: fixed per video (s, measured)", costs["finish_fixed_seconds"]),
+            ("finishing: per frame, detections in every frame (ms, measured; the model's)",
+             1000 * costs["finish_seconds_per_frame"]),
+            ("finishing: per frame without detections (ms, measured)", 1000 * costs["finish_seconds_per_empty_frame"]),
+            ("driver: records in and out per frame (us, measured)", 1e6 * costs["driver_seconds_per_frame"]),
+            ("driver: one manifest write, 10,000 videos (s, measured)", manifest_s),
             ("driver: seconds per modelled video", model["driver_seconds_per_video"]),
+            ("finishing: seconds per modelled video (in a finishing process)", model["finish_seconds_per_video"]),
             ("GPU detector speed (frames/s, assumed: --gpu-fps)", args.gpu_fps),
             (f"feed per GPU: {args.cores_per_gpu:g} cores decoding (frames/s)", model["feed_fps"]),
             ("worker speed (frames/s), bound by", f"{model['worker_fps']:.0f}, {model['bound']}"),
             (f"frames per {args.video_minutes:g}-min video at {args.video_fps:g} fps, stride {args.stride}",
              model["frames_per_video"]),
             ("videos/hour per GPU", model["videos_per_hour_per_gpu"]),
-            ("driver ceiling (videos/hour, serial merge + report)", model["driver_ceiling_videos_per_hour"]),
-            (f"{args.gpus} GPUs: videos/hour", model["cluster_videos_per_hour"]),
+            ("driver ceiling (videos/hour)", model["driver_ceiling_videos_per_hour"]),
+            (f"finishing ceiling, {args.finishers} processes (videos/hour)", model["finish_ceiling_videos_per_hour"]),
+            (f"finishing processes needed by {args.gpus} GPUs", model["finishers_needed"]),
+            (f"{args.gpus} GPUs: videos/hour, bound by", f"{model['cluster_videos_per_hour']:.0f}, "
+                                                         f"{model['cluster_bound']}"),
             (f"{args.gpus} GPUs: hours of video per hour", model["cluster_video_hours_per_hour"])])
-        data["model"] = {**model, "decode_fps_core": decode_fps, "seek_seconds": seek_s,
-                         "tracker_seconds_per_frame": tracker_s,
-                         "finish_seconds_per_video": finish_per_video, "args": vars(args)}
+        data["model"] = {**model, **costs, "decode_fps_core": decode_fps, "seek_seconds": seek_s,
+                         "manifest_seconds": manifest_s, "args": vars(args)}
         save("catalog", "Catalogue throughput (local pool) and the cluster scaling model", table, data,
              chart={name: row[2] for name, row in zip(cases, rows)}, chart_label="seconds of video per second")
     finally:

@@ -1,5 +1,6 @@
 """The catalogue on this machine: exact segments, the exact merge, the local pool (a worker killed mid-video
-included), reruns that skip finished videos, and the outputs, all with the real YOLOv3-tiny on real clips."""
+included), per-video reports equal to `pydarknet video`'s, reruns that skip finished videos or only measure
+again, and the outputs, all with the real YOLOv3-tiny on real clips."""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from pydarknet.catalog.merge import merge_segments
 from pydarknet.catalog.segments import Segment, SegmentFileSource
 from pydarknet.catalog.store import load_records, video_fingerprint
 from pydarknet.catalog.worker import SegmentResult
-from pydarknet.detections import Detections
+from pydarknet.video.exposure import FrameRecord
 from pydarknet.video.source import VideoFileSource
 
 
@@ -41,7 +42,7 @@ def reference(clips, model, tmp_path_factory):
 
 
 def frame_records(out, title):
-    return load_records(out, title)[0]
+    return load_records(out, title).records
 
 
 # -- segments and the merge, without a detector ---------------------------------------------------------------------
@@ -79,9 +80,9 @@ def test_segment_frames_are_exactly_the_unsegmented_frames(clips, source_class, 
 
 
 def _records(frames, size=(64, 48)):
-    dets = [(i, i / 10, Detections(np.array([[1, 2, 3 + i, 4]] * n, np.float32), np.full(n, 0.5), np.zeros(n)))
-            for i, n in frames]
-    return FrameRecords.from_frames(dets, size)
+    records = [FrameRecord(i, i / 10, np.zeros(n), np.full(n, 0.5), [[1, 2, 3 + i, 4]] * n, np.full(n, 40.0 + i))
+               for i, n in frames]
+    return FrameRecords.from_frame_records(records, size)
 
 
 def test_records_concat_is_associative_and_refuses_overlaps():
@@ -91,6 +92,10 @@ def test_records_concat_is_associative_and_refuses_overlaps():
     assert left.equals(right) and left.equals(FrameRecords.concat([a, b, c]))
     assert list(left.frame_index) == [0, 1, 2, 3, 4] and left.detection_count == 6
     assert list(left.detection_frame) == [0, 2, 2, 4, 4, 4]
+    # the columns give back the FrameRecords they were built from, empty frames included
+    back = left.frame_records()
+    assert [(r.index, len(r)) for r in back] == [(0, 1), (1, 0), (2, 2), (3, 0), (4, 3)]
+    assert back[4].sharpness.tolist() == [44.0] * 3 and back[2].boxes.tolist() == [[1, 2, 5, 4]] * 2
     with pytest.raises(MergeError, match="overlap"):
         FrameRecords.concat([a, _records([(1, 1)])])
 
@@ -118,19 +123,30 @@ def test_merge_refuses_a_lost_frame_and_drops_a_second_result():
 # -- the real thing ---------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_single_process_catalogue_matches_pydarknet_video(reference, clips, model, tmp_path):
-    """The catalogue's per-video report (tracker run over the merged records) is `pydarknet video --report`'s."""
+    """The catalogue's per-video report (measure_exposure over the merged records, the same report writer) is
+    `pydarknet video --report`'s: the same numbers, rejected detections, settings and thumbnails."""
     from pydarknet import Detector
     from pydarknet.video import analyze_video, detector_threshold
 
     assert set(reference.analysed) == {"a", "b"} and not reference.failed
-    assert reference.totals and all(t["on_screen_seconds"] > 0 for t in reference.totals.values())
+    assert reference.totals and any(t["clear_seconds"] > 0 for t in reference.totals.values())
     with Detector(model["cfg"], model["weights"], names=model["names"], device="cpu",
                   thresh=detector_threshold(0.25)) as detector:
         analysis = analyze_video(detector.detect_batch, str(clips["a"]), detector.class_names,
                                  report=tmp_path / "report")
-    for name, text in report_files(reference.out, "a").items():
-        assert (tmp_path / "report" / name).read_text(encoding="utf-8") == text
-    assert analysis.stats.frames == len(frame_records(reference.out, "a"))
+    ours = reference.out / "videos" / "a"
+    for name in ("summary.csv", "appearances.csv", "rejected.csv", "settings.json"):
+        assert (tmp_path / "report" / name).read_text(encoding="utf-8") == (ours / name).read_text(encoding="utf-8")
+    thumbs = sorted(p.name for p in (tmp_path / "report" / "thumbs").iterdir())
+    assert thumbs and thumbs == sorted(p.name for p in (ours / "thumbs").iterdir())
+    assert all((tmp_path / "report" / "thumbs" / n).read_bytes() == (ours / "thumbs" / n).read_bytes()
+               for n in thumbs)
+    stored = load_records(reference.out, "a")
+    assert stored.records.equals(FrameRecords.from_frame_records(analysis.records, stored.clip.frame_size))
+    assert stored.clip == analysis.clip and np.isfinite(stored.records.sharpness).all()
+    summary = reference.summaries["a"]
+    assert [(b["brand"], b["clear_seconds"], b["appearances"], b["quality_index"]) for b in summary.brands] == \
+        [(b.brand, b.clear_seconds, b.appearances, b.quality_index) for b in analysis.exposure.brands]
 
 
 @pytest.mark.slow
@@ -189,11 +205,57 @@ def test_rerun_skips_finished_videos_and_redoes_them_when_settings_change(refere
     assert (out / "detections.csv.gz").is_file()
     # a changed video is another video: its fingerprint changes with its size and time
     print_before = video_fingerprint(clips["b"], "h")
+    times = clips["b"].stat()
     os.utime(clips["b"], ns=(1, 1))
-    assert video_fingerprint(clips["b"], "h") != print_before
-    changed = run(clips, model, out, workers=0, thresh=0.4, thumbnails=False)
+    try:
+        assert video_fingerprint(clips["b"], "h") != print_before
+        changed = run(clips, model, out, workers=0, thresh=0.4, thumbnails=False)
+    finally:   # the other tests share the clip
+        os.utime(clips["b"], ns=(times.st_atime_ns, times.st_mtime_ns))
     assert sorted(changed.analysed) == ["a", "b"] and not changed.skipped
     assert changed.totals != reference.totals
+
+
+@pytest.mark.slow
+def test_changed_exposure_settings_measure_the_stored_records_again_without_a_detector(reference, clips, model,
+                                                                                       tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    import pydarknet.detector
+    from pydarknet.video.analyze import default_settings
+    from pydarknet.video.exposure import measure_exposure
+
+    out = tmp_path / "out"
+    shutil.copytree(reference.out, out)
+    detections_before = (out / "results" / "a.npz").read_bytes()
+
+    def no_detector(*args, **kwargs):
+        raise AssertionError("a detector was loaded to measure again")
+
+    monkeypatch.setattr(pydarknet.detector.Detector, "__init__", no_detector)
+    # the shortest appearance of the reference, a little longer: it must drop out
+    shortest = min((a["end"] - a["start"], title) for title, s in reference.summaries.items() for a in s.appearances)
+    settings = dataclasses.replace(default_settings(0.25), min_duration=shortest[0] + 0.01, rate=1000.0)
+    again = run(clips, model, out, workers=0, finishers=1, exposure=settings)
+    assert sorted(again.remeasured) == ["a", "b"] and not again.analysed and not again.failed
+    assert again.pool == "nothing to run" and again.finishers == "1 finishing process(es)"
+    assert (out / "results" / "a.npz").read_bytes() == detections_before   # the records were not redone
+    for title in ("a", "b"):
+        stored = load_records(out, title)
+        expected = measure_exposure(stored.records.frame_records(), stored.clip, settings)
+        summary = again.summaries[title]
+        assert [(b["brand"], b["clear_seconds"], b["appearances"], b["media_value"]) for b in summary.brands] == \
+            [(b.brand, b.clear_seconds, b.appearances, b.media_value) for b in expected.brands]
+        assert len(read_csv(out / "videos" / title / "appearances.csv")) == len(expected.appearances)
+    title = shortest[1]
+    assert len(again.summaries[title].appearances) < len(reference.summaries[title].appearances)
+    assert all(t["media_value"] > 0 for t in again.totals.values() if t["appearances"])
+    assert read_csv(out / "catalog.csv")[0]["media_value"] != ""
+    # the same settings again: nothing to do; the default settings again: measured again, as the reference
+    assert run(clips, model, out, workers=0, exposure=settings).skipped == ["a", "b"]
+    back = run(clips, model, out, workers=0)
+    assert sorted(back.remeasured) == ["a", "b"] and back.totals == reference.totals
 
 
 @pytest.mark.slow
@@ -203,8 +265,14 @@ def test_outputs_and_the_command_line(reference, clips, model, tmp_path, capsys)
     records = {t: frame_records(reference.out, t) for t in ("a", "b")}
     assert len(table["frame"]) == sum(r.detection_count for r in records.values())
     assert set(table["video"]) == {"a", "b"} and "dog" in table["class"]
-    counted = sum(t["detections"] for t in reference.totals.values())
-    assert sum(track >= 0 for track in table["track"]) >= counted > 0
+    for title in ("a", "b"):   # the rows a gate rejected are the report's rejected detections, gate for gate
+        rejected = sorted((int(r["frame"]), r["gate"]) for r in
+                          read_csv(reference.out / "videos" / title / "rejected.csv"))
+        mine = sorted((f, g) for v, f, q, g in zip(table["video"], table["frame"], table["qualified"], table["gate"])
+                      if v == title and not q)
+        assert rejected == mine and all(g for _, g in mine)
+    assert any(table["qualified"]) and "confidence" in table["gate"]
+    assert all(s > 0 for s, q in zip(table["sharpness"], table["qualified"]) if q)
     rows = read_csv(reference.out / "catalog.csv")
     assert {(r["title"], r["brand"]) for r in rows} == {(t, b["brand"]) for t, s in reference.summaries.items()
                                                         for b in s.brands}
@@ -217,8 +285,15 @@ def test_outputs_and_the_command_line(reference, clips, model, tmp_path, capsys)
     broken.write_bytes(b"\x00" * 2048)
     status = main(["catalog", str(clips["b"]), str(broken), "--cfg", str(model["cfg"]), "--weights",
                    str(model["weights"]), "--names", str(model["names"]), "--device", "cpu", "--workers", "0",
-                   "--out", str(tmp_path / "cli")])
+                   "--out", str(tmp_path / "cli"), "--classes", "horse", "--min-duration", "0.5", "--rate", "300"])
     printed = capsys.readouterr()
     assert status == 1, printed.err
     assert f"failed: broken: {broken}" in printed.err and "1 analysed" in printed.out
     assert (tmp_path / "cli" / "videos" / "b" / "index.html").is_file()
+    assert "horse:" in printed.out and "media value" in printed.out and "giraffe" not in printed.out
+    settings = (tmp_path / "cli" / "videos" / "b" / "settings.json").read_text()
+    assert '"min_duration": 0.5' in settings and '"rate": 300.0' in settings
+    # an unknown class: one line naming it, before anything runs
+    assert main(["catalog", str(clips["b"]), "--cfg", str(model["cfg"]), "--weights", str(model["weights"]),
+                 "--names", str(model["names"]), "--out", str(tmp_path / "cli2"), "--classes", "zebra-logo"]) == 1
+    assert "unknown class 'zebra-logo'" in capsys.readouterr().err and not (tmp_path / "cli2").exists()

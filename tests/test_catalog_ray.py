@@ -79,4 +79,4 @@ def test_a_ray_worker_killed_mid_run_is_retried(cluster, reference, clips, model
     assert killed and result.retries >= 1 and not result.failed
     assert result.totals == reference.totals and result.frames == reference.frames
     for title in ("a", "b"):
-        assert load_records(result.out, title)[0].equals(load_records(reference.out, title)[0])
+        assert load_records(result.out, title).records.equals(load_records(reference.out, title).records)

@@ -3,11 +3,15 @@
 * ``api``            ``analyze_catalog``: list, skip finished, segment, run, merge, report (what ``pydarknet
                      catalog`` runs)
 * ``segments``       frame-exact segments of a long video, and reading one
-* ``worker``         ``SegmentWorker``: one Detector, segment task -> per-frame records
+* ``worker``         ``SegmentWorker``: one Detector, segment task -> per-frame records (``FrameRecord``s,
+                     sharpness measured from the pixels)
 * ``local_pool``     worker processes on this machine that survive a worker dying
 * ``ray_pool``       the same on Ray (optional: ``pip install "pydarknet[ray]"``)
-* ``records``/``merge``  per-frame records and their exact, once-only merge across segments
-* ``_video_report``  the one adapter from merged records to a video's report and numbers
+* ``records``/``merge``  per-frame records in columns and their exact, once-only merge across segments
+* ``video_report``   the one adapter from merged records to a video's report and numbers (``measure_exposure``
+                     and ``pydarknet video``'s report writer)
+* ``finishing``      merge + measure + report per video, in processes beside the driver (or in it)
+* ``settings``       the detection settings and the two hashes (detection, exposure) that decide what a rerun redoes
 * ``store``          the output folder and the manifest that makes reruns skip finished videos
 * ``catalog_report`` catalog.html, catalog.csv, detections.parquet
 * ``sample_videos``  clips of darknet's sample photos panning by, for tests and the benchmark

@@ -1,31 +1,37 @@
 """``analyze_catalog``: the placement analysis of many videos, on a local pool of processes or a Ray cluster.
 
-Steps: list the videos; skip those already finished in ``out`` with the same fingerprint (see ``store.py``); probe
-the rest and cut them into segments (``segments.py``); run the segment tasks on the pool; as the last segment of
-a video comes back, merge its segments (``merge.py``), build its report (``_video_report.py``) and write it
-atomically with its manifest entry; finally write the catalogue report over every finished video of the list
-(``catalog_report.py``).  A video that fails (unreadable, or its workers kept dying) is recorded with the reason
-and the others go on; a rerun tries it again.
+Steps: list the videos; skip those already finished in ``out`` with the same detection fingerprint and exposure
+settings, and hand those whose records are stored but whose exposure settings changed straight to the finisher
+(measured again, no detection; see ``store.py``); probe the rest and cut them into segments (``segments.py``);
+run the segment tasks on the pool; as the last segment of a video comes back, hand the video to the finisher
+(``finishing.py``: merge, measure, report, results, in processes beside the driver) and, when it is done,
+record it in the manifest; finally write the catalogue report over every finished video of the list
+(``catalog_report.py``).  The driver itself only schedules and records.  A video that fails (unreadable, or its
+workers kept dying) is recorded with the reason and the others go on; a rerun tries it again.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import DarknetError
-from ._video_report import VideoSummary, build_video_report
+from ..video.analyze import default_settings, resolve_classes
+from ..video.exposure import ExposureSettings
 from .catalog_report import brand_totals, write_catalog_csv, write_catalog_html, write_detections
 from .errors import CatalogError
 from .events import DONE, FAILED, PROGRESS, RETRY, PoolEvent
-from .merge import VideoJob, merge_segments
+from .finishing import Detected, Finisher, FinishOutcome, FinishTask, default_finishers
+from .merge import VideoJob
 from .segments import plan_segments, probe_video
-from .settings import CatalogSettings
+from .settings import CatalogSettings, exposure_hash
 from .store import CatalogStore, list_videos, video_fingerprint, video_titles
+from .video_report import VideoSummary
 from .worker import SegmentTask
 
 __all__ = ["analyze_catalog", "CatalogResult", "DEFAULT_SEGMENT_SECONDS"]
@@ -38,22 +44,27 @@ class CatalogResult:
     out: Path
     titles: List[str]                      # every video of the list, in order
     summaries: Dict[str, VideoSummary]     # finished videos (this run's and earlier ones), by title
-    analysed: List[str]                    # finished in this run
-    skipped: List[str]                     # finished in an earlier run with the same fingerprint
+    analysed: List[str]                    # detected and measured in this run
+    skipped: List[str]                     # finished in an earlier run with the same fingerprint and settings
     failed: Dict[str, str]                 # title -> why
     pool: str                              # where the work ran
     seconds: float                         # wall clock of the whole call
-    frames: int = 0                        # frames processed in this run
-    video_seconds: float = 0.0             # seconds of video analysed in this run
+    remeasured: List[str] = field(default_factory=list)   # measured again from stored records (no detection)
+    frames: int = 0                        # frames detected in this run
+    video_seconds: float = 0.0             # seconds of video detected in this run
     segments: int = 0                      # segment tasks completed in this run
     retries: int = 0                       # tasks run again after their worker died
     read_modes: Dict[str, int] = field(default_factory=dict)   # how segment starts were reached (segments.py)
-    finish_seconds: float = 0.0            # in this process: merging, tracking and writing the per-video reports
+    finish_seconds: float = 0.0            # summed over videos: merging, measuring, writing the per-video reports
+    driver_seconds: float = 0.0            # in the driver's loop, besides waiting for events: its serial part
+    finishers: str = ""                    # where the finishing ran
+    exposure: Optional[ExposureSettings] = None
     detections_path: Optional[Path] = None
 
     @property
     def totals(self) -> Dict[str, Dict[str, float]]:
-        """brand -> on-screen seconds, appearances, detections, titles, over every finished video."""
+        """brand -> clear seconds, appearances, quality seconds and index, media value, detections, titles, over
+        every finished video."""
         return brand_totals([self.summaries[t] for t in self.titles if t in self.summaries])
 
     @property
@@ -87,105 +98,149 @@ def _expected_frames(job: VideoJob, stride: int) -> int:
     return total
 
 
+def catalog_class_names(names=None, data=None) -> Tuple[str, ...]:
+    """The class names the workers' detectors will have (from --names or --data's names=), read here without a
+    detector, to resolve ``classes``; () when neither is given (classes are then ids)."""
+    from ..darknet_files import read_data_file, read_names, resolve_data_path
+
+    if data is not None:
+        entries = read_data_file(data)
+        names = resolve_data_path(entries["names"], data) if "names" in entries else None
+    return tuple(read_names(names)) if names is not None else ()
+
+
 def analyze_catalog(videos: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], cfg, weights, out, *,
                     names=None, data=None, workers: Optional[int] = None, ray: Union[None, bool, str] = None,
                     segment_seconds: Optional[float] = DEFAULT_SEGMENT_SECONDS, stride: int = 1,
                     thresh: float = 0.25, nms: float = 0.45, letterbox: Optional[bool] = None, batch_size: int = 1,
                     device=None, gpus_per_worker: Optional[float] = None, cpus_per_worker: float = 1.0,
                     max_retries: int = 2, thumbnails: bool = True, detections_format: str = "parquet",
+                    exposure: Optional[ExposureSettings] = None,
+                    classes: Optional[Sequence[Union[int, str]]] = None, finishers: Optional[int] = None,
                     progress: bool = False, on_event: Optional[Callable[[PoolEvent], None]] = None
                     ) -> CatalogResult:
     """Analyse product placement over a catalogue of videos; write per-video reports and a catalogue report.
 
     ``videos``: video files, folders (searched recursively) and ``.txt`` lists (one path per line).  ``out``: the
-    output folder (see ``pydarknet.catalog.store`` for its layout); a rerun into it skips finished videos.
+    output folder (see ``pydarknet.catalog.store`` for its layout); a rerun into it skips finished videos, and
+    measures again (without detection) those whose exposure settings changed.
     ``workers``: local worker processes (default: one per GPU, else one; ``0`` runs everything in this process).
     ``ray``: ``"auto"`` (or True) to run on Ray (``RAY_ADDRESS``, a running cluster, or a new local one), or a
     cluster address; ``workers`` then counts actors (default: fill the cluster), each with ``gpus_per_worker``
     GPUs (fractions share a GPU) or ``cpus_per_worker`` CPUs.  ``segment_seconds``: long videos are cut into
     segments of about this length, run as separate tasks and merged exactly (None: one task per video).
     ``thresh``/``nms``/``letterbox``/``stride``/``batch_size``/``device`` as for ``pydarknet video``.
+    ``exposure``: the ``ExposureSettings`` (default: ``pydarknet video``'s, a detection qualifying from
+    ``thresh``); ``classes`` (ids or names) measures only those classes.
     ``max_retries``: more tries for a segment whose worker died.  ``thumbnails``: crop each appearance's best
     frame for the per-video report (re-reads those frames).  ``detections_format``: "parquet" (needs pyarrow; falls
-    back to CSV with a warning) or "csv".  ``progress``: a tqdm bar over frames with the ETA.  ``on_event`` is
-    called with every ``PoolEvent`` (started, progress, done, retry, failed).
+    back to CSV with a warning) or "csv".  ``finishers``: processes beside this one that finish videos (merge,
+    measure, report; default ``default_finishers()``; 0: in this process, which ``workers=0`` also means by
+    default).  ``progress``: a tqdm bar over frames with the ETA.  ``on_event`` is called with every ``PoolEvent``
+    (started, progress, done, retry, failed).
     """
     started = time.perf_counter()
     if detections_format not in ("parquet", "csv"):
         raise ValueError(f"detections_format must be 'parquet' or 'csv', not {detections_format!r}")
-    if workers is not None and (int(workers) != workers or workers < 0):
-        raise ValueError(f"workers must be a whole number >= 0, got {workers!r}")
+    for name, value in (("workers", workers), ("finishers", finishers)):
+        if value is not None and (int(value) != value or value < 0):
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
     settings = CatalogSettings(os.fspath(cfg), os.fspath(weights), None if names is None else os.fspath(names),
                                None if data is None else os.fspath(data), thresh=thresh, nms=nms,
                                letterbox=letterbox, stride=stride, batch_size=batch_size, device=device)
+    exposure = exposure if exposure is not None else default_settings(thresh)
+    if classes is not None:
+        resolved = resolve_classes(classes, catalog_class_names(settings.names, settings.data))
+        exposure = dataclasses.replace(exposure, classes=resolved)
     paths = list_videos(videos)
     if not paths:
         raise CatalogError("no videos given (folders are searched for video files, .txt lists are read)")
     if segment_seconds is not None and not segment_seconds > 0:
         raise ValueError(f"segment_seconds must be > 0, got {segment_seconds!r}")
-    settings_hash = settings.settings_hash()
+    if finishers is None:
+        finishers = 0 if workers == 0 and not ray else default_finishers()
+    plan = _Plan(settings, settings.settings_hash(), exposure, exposure_hash(exposure), thumbnails)
     store = CatalogStore(out)
+    finisher = Finisher(finishers)
     try:
-        return _run(store, settings, settings_hash, paths, workers, ray, segment_seconds, gpus_per_worker,
-                    cpus_per_worker, max_retries, thumbnails, detections_format, progress, on_event, started)
+        result = CatalogResult(store.root, [], {}, [], [], {}, "", 0.0, exposure=exposure,
+                               finishers=f"{finishers} finishing process(es)" if finishers else "the driver")
+        _run(store, finisher, plan, paths, result, workers, ray, segment_seconds, gpus_per_worker,
+             cpus_per_worker, max_retries, progress, on_event)
+        _write_catalog(store, result, plan, detections_format)
+        result.seconds = time.perf_counter() - started
+        return result
     finally:
+        finisher.close()
         store.close()
 
 
-def _run(store: CatalogStore, settings: CatalogSettings, settings_hash: str, paths: List[Path], workers, ray,
-         segment_seconds, gpus_per_worker, cpus_per_worker, max_retries, thumbnails, detections_format, progress,
-         on_event, started) -> CatalogResult:
+@dataclass(frozen=True)
+class _Plan:
+    settings: CatalogSettings
+    detection_hash: str
+    exposure: ExposureSettings
+    exposure_hash: str
+    thumbnails: bool
+
+
+def _run(store: CatalogStore, finisher: Finisher, plan: _Plan, paths: List[Path], result: CatalogResult, workers,
+         ray, segment_seconds, gpus_per_worker, cpus_per_worker, max_retries, progress, on_event) -> None:
     titles = video_titles(paths)
-    result = CatalogResult(store.root, [titles[p] for p in paths], {}, [], [], {}, "", 0.0)
+    result.titles = [titles[p] for p in paths]
     jobs: Dict[str, VideoJob] = {}
     for path in paths:
         title = titles[path]
-        fingerprint = video_fingerprint(path, settings_hash)
-        if store.is_finished(title, fingerprint):
+        fingerprint = video_fingerprint(path, plan.detection_hash)
+        if store.is_finished(title, fingerprint, plan.exposure_hash):
             result.skipped.append(title)
+            result.summaries[title] = store.load_summary(title)
+            continue
+        job = VideoJob(title, str(path), None, [], fingerprint)
+        if store.has_records(title, fingerprint):   # only the exposure settings changed: measure again
+            jobs[title] = job
+            finisher.submit(FinishTask(title, str(store.root), plan.exposure, plan.thumbnails))
             continue
         try:
-            probe = probe_video(path)
+            job.probe = probe_video(path)
         except (DarknetError, OSError) as error:
             result.failed[title] = str(error)
             store.mark_failed(title, fingerprint, str(error))
             continue
-        segments = plan_segments(probe.frame_count, probe.fps, settings.stride, segment_seconds)
-        jobs[title] = VideoJob(title, str(path), probe, segments, fingerprint)
-    tasks = [SegmentTask(job.video_id, job.path, segment, settings.stride)
+        job.segments = plan_segments(job.probe.frame_count, job.probe.fps, plan.settings.stride, segment_seconds)
+        jobs[title] = job
+    tasks = [SegmentTask(job.video_id, job.path, segment, plan.settings.stride)
              for job in jobs.values() for segment in job.segments]
-
-    if tasks:
-        pool = _make_pool(settings, workers, ray, gpus_per_worker, cpus_per_worker, max_retries)
-        result.pool = pool.description
-        _run_tasks(pool, tasks, jobs, store, settings, result, thumbnails, progress, on_event)
-    else:
-        result.pool = "nothing to run"
-
-    for title in result.titles:
-        if title in result.summaries or title in result.failed:
-            continue
-        if title in result.skipped:
-            result.summaries[title] = store.load_summary(title)
-    _write_catalog(store, result, detections_format)
-    result.seconds = time.perf_counter() - started
-    return result
+    try:
+        if tasks:
+            pool = _make_pool(plan.settings, workers, ray, gpus_per_worker, cpus_per_worker, max_retries)
+            result.pool = pool.description
+            _run_tasks(pool, tasks, jobs, store, finisher, plan, result, progress, on_event)
+        else:
+            result.pool = "nothing to run"
+    finally:
+        # the videos finished so far are recorded, also when the run stops early (an error, Ctrl-C)
+        for outcome in finisher.outcomes(wait=True):
+            _record(outcome, jobs[outcome.title], store, plan, result)
 
 
-def _run_tasks(pool, tasks: List[SegmentTask], jobs: Dict[str, VideoJob], store: CatalogStore,
-               settings: CatalogSettings, result: CatalogResult, thumbnails: bool, progress: bool, on_event) -> None:
+def _run_tasks(pool, tasks: List[SegmentTask], jobs: Dict[str, VideoJob], store: CatalogStore, finisher: Finisher,
+               plan: _Plan, result: CatalogResult, progress: bool, on_event) -> None:
     from tqdm.auto import tqdm
 
+    stride = plan.settings.stride
     counted: Dict[tuple, int] = {}   # frames the bar was advanced by for each running task
-    bar = tqdm(total=sum(_expected_frames(job, settings.stride) for job in jobs.values()), unit="frame",
-               desc=f"catalogue ({len(jobs)} videos)", dynamic_ncols=True, disable=not progress, smoothing=0.05,
-               file=sys.stderr)
-    videos_left = len(jobs)
+    detecting = [job for job in jobs.values() if job.segments]
+    bar = tqdm(total=sum(_expected_frames(job, stride) for job in detecting), unit="frame",
+               desc=f"catalogue ({len(detecting)} videos)", dynamic_ncols=True, disable=not progress,
+               smoothing=0.05, file=sys.stderr)
+    videos_left = len(detecting)
     events = pool.run(tasks)
     try:
         for event in events:
+            busy = time.perf_counter()
             if on_event is not None:
                 on_event(event)
             job = jobs[event.task.video_id]
@@ -211,42 +266,41 @@ def _run_tasks(pool, tasks: List[SegmentTask], jobs: Dict[str, VideoJob], store:
                     result.segments += 1
                     result.read_modes[segment.read_mode] = result.read_modes.get(segment.read_mode, 0) + 1
                 if job.complete:
-                    _finish_video(job, store, settings, result, thumbnails)
-                    job.parts.clear()   # the merged records are on disk now: free the memory
+                    finisher.submit(FinishTask(job.video_id, str(store.root), plan.exposure, plan.thumbnails,
+                                               Detected(job.probe, job.segments, dict(job.parts), stride)))
+                    job.parts.clear()   # the finisher has them now: free the memory
                     videos_left -= 1
-            bar.set_postfix_str(f"{len(jobs) - videos_left}/{len(jobs)} videos", refresh=False)
+            for outcome in finisher.outcomes():
+                _record(outcome, jobs[outcome.title], store, plan, result)
+            bar.set_postfix_str(f"{len(detecting) - videos_left}/{len(detecting)} videos detected", refresh=False)
+            result.driver_seconds += time.perf_counter() - busy
     finally:
         events.close()   # stops the workers, also on Ctrl-C or an error here
         bar.close()
 
 
-def _finish_video(job: VideoJob, store: CatalogStore, settings: CatalogSettings, result: CatalogResult,
-                  thumbnails: bool) -> None:
-    """Merge a complete video, write its report and results, record it in the manifest."""
-    started = time.perf_counter()
-    try:
-        merged = merge_segments(job.segments, job.parts, settings.stride)
-        class_names = next(iter(job.parts.values())).class_names
-        summary, track_ids, builder = build_video_report(
-            merged.records, job.probe, class_names, settings.thresh, settings.stride,
-            store.video_folder(job.video_id), job.video_id, merged.truncated, thumbnails=thumbnails, commit=False)
-        store.save_video(summary, merged.records, track_ids, class_names, job.fingerprint, builder,
-                         {"frames": len(merged.records), "segments": len(job.segments),
-                          "read_modes": merged.read_modes})
-    except DarknetError as error:   # a merge that does not tile, an output that cannot be written
-        job.failed = str(error)
-        result.failed[job.video_id] = str(error)
-        store.mark_failed(job.video_id, job.fingerprint, str(error))
+def _record(outcome: FinishOutcome, job: VideoJob, store: CatalogStore, plan: _Plan, result: CatalogResult) -> None:
+    """A finished (or failed) video into the manifest and the result."""
+    result.finish_seconds += outcome.seconds
+    if outcome.error:
+        job.failed = outcome.error
+        result.failed[job.video_id] = outcome.error
+        store.mark_failed(job.video_id, job.fingerprint, outcome.error, records_saved=outcome.records_saved)
         return
-    finally:
-        result.finish_seconds += time.perf_counter() - started
-    result.summaries[job.video_id] = summary
-    result.analysed.append(job.video_id)
-    result.frames += len(merged.records)
-    result.video_seconds += summary.runtime
+    details = {"frames": outcome.frames}
+    if not outcome.remeasured:
+        details.update(segments=len(job.segments), read_modes=outcome.read_modes)
+    store.mark_done(job.video_id, job.fingerprint, plan.exposure_hash, details)
+    result.summaries[job.video_id] = outcome.summary
+    if outcome.remeasured:
+        result.remeasured.append(job.video_id)
+    else:
+        result.analysed.append(job.video_id)
+        result.frames += outcome.frames
+        result.video_seconds += outcome.summary.runtime
 
 
-def _write_catalog(store: CatalogStore, result: CatalogResult, detections_format: str) -> None:
+def _write_catalog(store: CatalogStore, result: CatalogResult, plan: _Plan, detections_format: str) -> None:
     finished = [t for t in result.titles if t in result.summaries]
     summaries = [result.summaries[t] for t in finished]
     notes = []
@@ -254,7 +308,7 @@ def _write_catalog(store: CatalogStore, result: CatalogResult, detections_format
         warnings.simplefilter("always")
         result.detections_path = write_detections(
             store.root, [(t, result.summaries[t].path, lambda t=t: store.load_records(t)) for t in finished],
-            prefer=detections_format)
+            plan.exposure, prefer=detections_format)
     for warning in caught:
         notes.append(str(warning.message))
         warnings.warn(warning.message, stacklevel=3)

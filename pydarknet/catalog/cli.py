@@ -4,7 +4,8 @@
     pydarknet catalog episodes.txt ... --out DIR --workers 2 --segment-seconds 300
     pydarknet catalog /mnt/shared/broadcasts/ ... --out DIR --ray auto --gpus-per-worker 0.5
 
-Only argparse is imported with the command's registration; the analysis loads when the command runs.
+The command's options load with it (the exposure options are ``pydarknet video``'s); the analysis loads when it
+runs.
 Exit status: 0 when every video was analysed (or was finished already), 1 when any failed (each is listed with
 the reason, and a rerun tries them again), 2 for bad arguments, 130 when interrupted.
 """
@@ -14,6 +15,7 @@ import argparse
 import sys
 
 from ..cli import _positive_int, add_model_arguments, start_threshold
+from ..video.cli import add_exposure_arguments
 
 __all__ = ["register", "run_catalog"]
 
@@ -78,29 +80,46 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="no thumbnails in the per-video reports (saves re-reading those frames)")
     frames.add_argument("--detections", choices=("parquet", "csv"), default="parquet",
                         help="format of the table of every detection (default parquet: needs pyarrow, else CSV)")
+    run.add_argument("--finishers", type=_non_negative_int, default=None, metavar="N",
+                     help="processes beside the driver that merge, measure and write each video's report (default: "
+                          "a quarter of the cores, 1 to 4; 0: in the driver, the default with --workers 0)")
+    # the exposure options of `pydarknet video`: changing only these on a rerun measures the stored records
+    # again, without running the network
+    add_exposure_arguments(parser)
     parser.set_defaults(func=run_catalog)
     return parser
 
 
 def run_catalog(args: argparse.Namespace) -> int:
     """Handler of ``pydarknet catalog``; returns the exit status."""
+    from ..errors import NamesError
+    from ..video.cli import exposure_settings_from_args
     from ..video.timeline import clock
-    from .api import analyze_catalog
+    from .api import analyze_catalog, catalog_class_names
 
+    try:
+        exposure = exposure_settings_from_args(args, catalog_class_names(args.names, args.data))
+    except ValueError as error:
+        raise NamesError(f"--classes: {error}", path=args.names or args.data) from None
     result = analyze_catalog(
         args.videos, args.cfg, args.weights, args.out, names=args.names, data=args.data, workers=args.workers,
         ray=args.ray, segment_seconds=args.segment_seconds, stride=args.stride, thresh=args.thresh, nms=args.nms,
         letterbox=args.letterbox, batch_size=args.batch_size, device=args.device,
         gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker, max_retries=args.max_retries,
-        thumbnails=args.thumbnails, detections_format=args.detections, progress=True)
-    print(f"{len(result.titles)} video(s): {len(result.analysed)} analysed, {len(result.skipped)} finished "
-          f"earlier (skipped), {len(result.failed)} failed; ran on {result.pool}")
+        thumbnails=args.thumbnails, detections_format=args.detections, exposure=exposure,
+        finishers=args.finishers, progress=True)
+    print(f"{len(result.titles)} video(s): {len(result.analysed)} analysed, {len(result.remeasured)} measured "
+          f"again from stored records, {len(result.skipped)} finished earlier (skipped), {len(result.failed)} "
+          f"failed; ran on {result.pool}")
     if result.analysed:
         print(f"{result.frames} frames, {clock(result.video_seconds)} of video in {result.seconds:.1f} s "
               f"({result.throughput:.2f} video-seconds per second); {result.retries} task(s) retried")
+    currency = f" {exposure.currency}" if exposure.currency else ""
     for brand, totals in result.totals.items():
-        print(f"  {brand}: {clock(totals['on_screen_seconds'])} on screen in {int(totals['titles'])} title(s), "
-              f"{int(totals['appearances'])} appearance(s)")
+        value = f", media value {totals['media_value']:,.2f}{currency}" if totals["media_value"] is not None else ""
+        print(f"  {brand}: {clock(totals['clear_seconds'])} clear exposure in {int(totals['titles'])} title(s), "
+              f"{int(totals['appearances'])} appearance(s) of >= {exposure.min_duration:g} s, quality index "
+              f"{totals['quality_index']:.2f}{value}")
     for title, why in result.failed.items():
         print(f"{PROG}: failed: {title}: {' '.join(why.split())}", file=sys.stderr)
     print(f"wrote {result.out / 'catalog.html'}, {result.out / 'catalog.csv'}, {result.detections_path}")

@@ -8,13 +8,13 @@ indices must be exactly ``0, stride, 2 stride, ...`` up to the last frame read, 
 
 A segment that ended early (the file is truncated or stops decoding inside it) ends the video there, as an
 unsegmented read would: later segments (which found nothing, or frames an unsegmented read never reaches) are
-left out.  Appearances that cross a segment boundary need no stitching: the tracker and the report run over the
-merged records (``_video_report.py``), never per segment.
+left out.  Appearances that cross a segment boundary need no stitching: the records carry no state from frame to
+frame, and ``measure_exposure`` runs once over the merged records (``video_report.py``), never per segment.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class VideoJob:
 
     video_id: str
     path: str
-    probe: VideoProbe
+    probe: Optional[VideoProbe]     # None for a video only measured again (its records are stored)
     segments: List[Segment]
     fingerprint: Dict
     parts: Dict[int, SegmentResult] = field(default_factory=dict)

@@ -1,10 +1,12 @@
-"""Per-frame detection records: what a segment task returns, and the one thing merged across segments.
+"""Per-frame records in columns: how a segment's ``FrameRecord``s travel and are stored, and the one thing merged.
 
-``FrameRecords`` holds, for a run of processed frames in order, each frame's index and timestamp and its raw
-detections (class id, confidence, box), column-wise: frame ``k``'s detections are rows
-``offsets[k]:offsets[k+1]`` of the detection columns.  Frames without a detection are kept (they count as
-analysed time and as "not seen" for the tracker), so the records are the complete input of every number in a
-report: the per-video report is a pure function of them (see ``_video_report.py``).
+A segment worker builds ``pydarknet.video.exposure.FrameRecord``s exactly as ``pydarknet video`` does (one per
+analysed frame, empty frames included: they carry the timeline; ``FrameRecord.from_detections`` measures each
+box's sharpness while the frame is at hand).  ``FrameRecords`` holds a run of them column-wise, so that a
+10-minute segment (15,000 frames) crosses a pipe or Ray as a handful of arrays rather than 60,000 small ones:
+frame ``k``'s detections are rows ``offsets[k]:offsets[k+1]`` of the detection columns.  ``frame_records()``
+gives the ``FrameRecord``s back, bit for bit (every column is float64 / int64, as in ``FrameRecord``), and the
+exposure numbers are ``measure_exposure`` over them.
 
 Merging (``concat``) is ordered concatenation by frame index: associative, and refused (``MergeError``) where two
 parts overlap or are out of order, so a frame is never counted twice.  Gaps between the segments of one video are
@@ -12,18 +14,19 @@ checked by the caller, which knows each segment's frame range (``merge.py``).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..detections import Detections
+from ..video.exposure import FrameRecord
 from .errors import MergeError
 
 __all__ = ["FrameRecords"]
 
-_COLUMNS = ("frame_index", "timestamp", "offsets", "class_id", "confidence", "xyxy")
+_COLUMNS = ("frame_index", "timestamp", "offsets", "class_id", "confidence", "xyxy", "sharpness")
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,17 @@ class FrameRecords:
     frame_index: np.ndarray    # (F,) int64, strictly increasing
     timestamp: np.ndarray      # (F,) float64 seconds
     offsets: np.ndarray        # (F + 1,) int64: frame k's detections are rows offsets[k]:offsets[k+1]
-    class_id: np.ndarray       # (D,) int32
-    confidence: np.ndarray     # (D,) float32, as the detector returned it
-    xyxy: np.ndarray           # (D, 4) float32 pixels of the frame
+    class_id: np.ndarray       # (D,) int64
+    confidence: np.ndarray     # (D,) float64
+    xyxy: np.ndarray           # (D, 4) float64 pixels of the frame
+    sharpness: np.ndarray      # (D,) float64 Laplacian variance of the box (NaN: not measured)
     frame_size: Tuple[int, int]  # (width, height) of every frame
 
     def __post_init__(self):
         if len(self.offsets) != len(self.frame_index) + 1 or len(self.timestamp) != len(self.frame_index):
             raise ValueError("frame_index, timestamp and offsets do not describe the same frames")
-        if not (len(self.class_id) == len(self.confidence) == len(self.xyxy) == int(self.offsets[-1])):
+        if not (len(self.class_id) == len(self.confidence) == len(self.xyxy) == len(self.sharpness)
+                == int(self.offsets[-1])):
             raise ValueError("the detection columns and offsets disagree on the number of detections")
         if len(self.frame_index) > 1 and not np.all(np.diff(self.frame_index) > 0):
             raise MergeError("frame indices are not strictly increasing")
@@ -47,21 +52,21 @@ class FrameRecords:
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def empty(cls, frame_size: Tuple[int, int]) -> "FrameRecords":
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                   np.zeros(0, np.float32), np.zeros((0, 4), np.float32), (int(frame_size[0]), int(frame_size[1])))
+        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                   np.zeros((0, 4)), np.zeros(0), (int(frame_size[0]), int(frame_size[1])))
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Tuple[int, float, Detections]], frame_size: Tuple[int, int]
-                    ) -> "FrameRecords":
-        """From ``(frame index, timestamp, Detections)`` triples in frame order."""
-        if not frames:
+    def from_frame_records(cls, records: Sequence[FrameRecord], frame_size: Tuple[int, int]) -> "FrameRecords":
+        """From ``FrameRecord``s in frame order."""
+        if not records:
             return cls.empty(frame_size)
-        counts = np.array([len(d) for _, _, d in frames], np.int64)
-        return cls(np.array([i for i, _, _ in frames], np.int64), np.array([t for _, t, _ in frames], np.float64),
+        counts = np.array([len(r) for r in records], np.int64)
+        return cls(np.array([r.index for r in records], np.int64), np.array([r.timestamp for r in records]),
                    np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                   np.concatenate([d.class_id for _, _, d in frames]).astype(np.int32),
-                   np.concatenate([d.confidence for _, _, d in frames]).astype(np.float32),
-                   np.concatenate([d.xyxy for _, _, d in frames]).astype(np.float32).reshape(-1, 4),
+                   np.concatenate([r.class_id for r in records]).astype(np.int64),
+                   np.concatenate([r.confidence for r in records]).astype(np.float64),
+                   np.concatenate([r.boxes for r in records]).astype(np.float64).reshape(-1, 4),
+                   np.concatenate([r.sharpness for r in records]).astype(np.float64),
                    (int(frame_size[0]), int(frame_size[1])))
 
     @staticmethod
@@ -84,7 +89,8 @@ class FrameRecords:
             np.concatenate([p.frame_index for p in filled]), np.concatenate([p.timestamp for p in filled]),
             np.concatenate([[0]] + [p.offsets[1:] + base for p, base in zip(filled, bases)]).astype(np.int64),
             np.concatenate([p.class_id for p in filled]), np.concatenate([p.confidence for p in filled]),
-            np.concatenate([p.xyxy for p in filled]).reshape(-1, 4), parts[0].frame_size)
+            np.concatenate([p.xyxy for p in filled]).reshape(-1, 4), np.concatenate([p.sharpness for p in filled]),
+            parts[0].frame_size)
 
     # -- reading ----------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -103,25 +109,26 @@ class FrameRecords:
     def detection_time(self) -> np.ndarray:
         return np.repeat(self.timestamp, np.diff(self.offsets))
 
-    def frames(self, class_names: Sequence[str] = ()) -> Iterator[Tuple[int, float, Detections]]:
-        """``(frame index, timestamp, Detections)`` for every processed frame, in order."""
-        for k in range(len(self.frame_index)):
-            a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-            yield (int(self.frame_index[k]), float(self.timestamp[k]),
-                   Detections(self.xyxy[a:b], self.confidence[a:b], self.class_id[a:b], class_names, self.frame_size))
+    def frame_records(self) -> List[FrameRecord]:
+        """The ``FrameRecord`` of every analysed frame, in order (what ``measure_exposure`` takes)."""
+        offsets = self.offsets.tolist()
+        return [FrameRecord(index, timestamp, self.class_id[a:b], self.confidence[a:b], self.xyxy[a:b],
+                            self.sharpness[a:b])
+                for index, timestamp, a, b in zip(self.frame_index.tolist(), self.timestamp.tolist(), offsets,
+                                                  offsets[1:])]
 
     def equals(self, other: "FrameRecords") -> bool:
-        """Exactly the same frames, timestamps and detections (bit for bit)."""
+        """Exactly the same frames, timestamps and detections (bit for bit; NaN sharpness equals NaN)."""
         return self.frame_size == other.frame_size and all(
-            np.array_equal(getattr(self, c), getattr(other, c)) for c in _COLUMNS)
+            np.array_equal(getattr(self, c), getattr(other, c), equal_nan=c == "sharpness") for c in _COLUMNS)
 
     # -- storing ----------------------------------------------------------------------------------------
-    def save(self, path: Path, **extra: np.ndarray) -> None:
-        """Write as ``.npz`` (numpy only, so the per-video results need no optional package), with ``extra``
-        arrays beside the columns (e.g. the tracker's id per detection)."""
+    def save(self, path: Path, **extra: Any) -> None:
+        """Write as ``.npz`` (numpy only: the per-video results need no optional package); ``extra`` are stored
+        beside the columns, as JSON (``load_extra`` reads them back)."""
         with open(path, "wb") as stream:
             np.savez_compressed(stream, frame_size=np.array(self.frame_size, np.int64),
-                                **{c: getattr(self, c) for c in _COLUMNS}, **extra)
+                                extra=np.array(json.dumps(extra)), **{c: getattr(self, c) for c in _COLUMNS})
 
     @classmethod
     def load(cls, path: Path) -> "FrameRecords":
@@ -129,3 +136,8 @@ class FrameRecords:
             columns: List[np.ndarray] = [data[c] for c in _COLUMNS]
             width, height = (int(v) for v in data["frame_size"])
         return cls(*columns, (width, height))
+
+    @staticmethod
+    def load_extra(path: Path) -> Dict[str, Any]:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data["extra"]))

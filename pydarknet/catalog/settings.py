@@ -1,11 +1,18 @@
-"""What a catalogue run analyses with, and the fingerprint that decides whether an earlier result still holds.
+"""What a catalogue run analyses with, and the fingerprints that decide whether an earlier result still holds.
 
-``CatalogSettings`` is everything a worker needs to build its ``Detector`` and read its segments (it is pickled to
-local worker processes and Ray actors).  ``settings_hash`` covers what changes the *numbers*: the model files' bytes
-(cfg, weights, names), the thresholds, NMS, letterboxing, the stride and the report format version.  It leaves
-out what only changes the speed: workers, device, batch size, segment length (a segmented run gives exactly the
-unsegmented result, see ``merge.py``).  A video's result is reused on a rerun only when its path, size and
-modification time and this hash are all unchanged.
+There are two stages, each with its own hash, so that changing how the numbers are measured does not run the
+network again:
+
+* **Detection** (``CatalogSettings``: everything a worker needs to build its ``Detector`` and read its segments;
+  it is pickled to local worker processes and Ray actors).  ``settings_hash`` covers what changes the per-frame
+  records: the model files' bytes (cfg, weights, names), the threshold (the network runs at half of it), NMS,
+  letterboxing, the stride and the records' format version.  It leaves out what only changes the speed:
+  workers, device, batch size, segment length (a segmented run gives exactly the unsegmented records, see
+  ``merge.py``).  A video's stored records are reused when its path, size and modification time and this hash
+  are unchanged.
+* **Measurement** (``ExposureSettings``: gates, classes, max gap, minimum duration, weights, rate).
+  ``exposure_hash`` covers them and the report's format version: a video's report is reused when, besides, this
+  hash is unchanged; when only it changed, the report is measured again from the stored records.
 """
 from __future__ import annotations
 
@@ -16,11 +23,14 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from ..video.analyze import detector_threshold
+from ..video.exposure import ExposureSettings
 
-__all__ = ["CatalogSettings", "RESULT_FORMAT", "file_sha256"]
+__all__ = ["CatalogSettings", "RESULT_FORMAT", "REPORT_FORMAT", "file_sha256", "exposure_hash"]
 
-# bump when the per-video result (records, report, summary) changes meaning: older results are then redone
-RESULT_FORMAT = 1
+# bump when the stored per-frame records change meaning: older records are then detected again
+RESULT_FORMAT = 2
+# bump when the per-video report or summary changes meaning: older reports are then measured again
+REPORT_FORMAT = 1
 
 
 def file_sha256(path, chunk: int = 1 << 20) -> str:
@@ -73,7 +83,7 @@ class CatalogSettings:
                         nms=self.nms, letterbox=self.letterbox)
 
     def settings_hash(self) -> str:
-        """A short hash of what changes the results (see the module docstring)."""
+        """A short hash of what changes the per-frame records (see the module docstring)."""
         files = {}
         for role in ("cfg", "weights", "names", "data"):
             value = getattr(self, role)
@@ -84,3 +94,9 @@ class CatalogSettings:
         numbers = {k: v for k, v in asdict(self).items() if k in ("thresh", "nms", "letterbox", "stride")}
         text = json.dumps({"files": files, "numbers": numbers, "format": RESULT_FORMAT}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def exposure_hash(settings: ExposureSettings) -> str:
+    """A short hash of what changes a video's numbers and report, given its records (see the module docstring)."""
+    text = json.dumps({"exposure": settings.to_dict(), "format": REPORT_FORMAT}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 from ..video.errors import TruncatedVideoWarning
+from ..video.exposure import FrameRecord
 from ..video.pipeline import detect_video
 from .records import FrameRecords
 from .segments import Segment, SegmentFileSource
@@ -34,7 +35,8 @@ class SegmentTask:
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """A segment's partial result: its per-frame records and what happened while reading it."""
+    """A segment's partial result: its per-frame records (``FrameRecord``s in columns) and what happened while
+    reading it."""
 
     video_id: str
     segment: Segment
@@ -64,8 +66,10 @@ class SegmentWorker:
         self.class_names = tuple(self.detector.class_names)
 
     def run(self, task: SegmentTask, progress: Optional[Callable[[int], None]] = None) -> SegmentResult:
-        """Detect every ``stride``-th frame of the task's segment.  ``progress(n)`` is called with the frames done
-        since its last call, every ``PROGRESS_EVERY`` frames."""
+        """Detect every ``stride``-th frame of the task's segment, and record it as ``pydarknet video`` does: a
+        ``FrameRecord`` per frame with every detection and each box's sharpness, measured here from the frame's
+        pixels (the driver never sees the frames).  ``progress(n)`` is called with the frames done since its
+        last call, every ``PROGRESS_EVERY`` frames."""
         started = time.perf_counter()
         frames = []
         with warnings.catch_warnings():
@@ -73,13 +77,14 @@ class SegmentWorker:
             warnings.simplefilter("ignore", TruncatedVideoWarning)
             with SegmentFileSource(task.path, task.segment, stride=task.stride) as source:
                 with detect_video(self.detector.detect_batch, source, batch_size=self.settings.batch_size,
-                                  keep_frames=False) as run:
+                                  keep_frames=True) as run:
                     for result in run:
-                        frames.append((result.index, result.timestamp, result.detections))
+                        frames.append(FrameRecord.from_detections(result.index, result.timestamp,
+                                                                  result.detections, result.frame))
                         if progress is not None and len(frames) % PROGRESS_EVERY == 0:
                             progress(PROGRESS_EVERY)
                     detect_seconds = run.stats.detect_seconds
-                records = FrameRecords.from_frames(frames, source.info.size)
+                records = FrameRecords.from_frame_records(frames, source.info.size)
                 truncated, mode = source.truncated, source.read_mode
         if progress is not None and len(frames) % PROGRESS_EVERY:
             progress(len(frames) % PROGRESS_EVERY)

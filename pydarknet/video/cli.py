@@ -20,7 +20,7 @@ import dataclasses
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
 from ..errors import NamesError, NativeLibraryError
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # the modules that need OpenCV and scipy (analyze, source, report_model) are imported where a video is analysed,
 # so that `pydarknet video --help` stays fast
 
-__all__ = ["register", "run_video", "main"]
+__all__ = ["register", "run_video", "main", "add_exposure_arguments", "exposure_settings_from_args"]
 
 PROG = "pydarknet video"
 
@@ -144,6 +144,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     frames.add_argument("--stride", type=_positive_int, default=1, help="process every n-th frame (default 1)")
     frames.add_argument("--start", type=_time, default=None, help="start time (default: the beginning)")
     frames.add_argument("--end", type=_time, default=None, help="end time, exclusive (default: the end)")
+    exposure = add_exposure_arguments(parser)
+    exposure.add_argument("--truth", metavar="CSV",
+                          help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
+    parser.set_defaults(func=run_video, interrupted_note="no output was written")
+    return parser
+
+
+def add_exposure_arguments(parser: argparse.ArgumentParser):
+    """The exposure options (``pydarknet video``, ``pydarknet catalog``); returns their group.  Read them with
+    ``exposure_settings_from_args``."""
     defaults = ExposureSettings()
     exposure = parser.add_argument_group(
         "exposure measurement (definitions: docs/video.md, Exposure metrics; with --remeasure, an option not "
@@ -171,10 +181,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     exposure.add_argument("--rate", type=_non_negative, default=None,
                           help="price of a 30-second spot: adds media value = quality-adjusted seconds / 30 x "
                                "rate (no value without it)")
-    exposure.add_argument("--truth", metavar="CSV",
-                          help="annotation to compare with: brand,start,end per row (seconds or [HH:]MM:SS)")
-    parser.set_defaults(func=run_video, interrupted_note="no output was written")
-    return parser
+    return exposure
 
 
 def _detector_class():
@@ -215,6 +222,16 @@ def _settings(args: argparse.Namespace, base: Optional[ExposureSettings] = None)
         gates = dataclasses.replace(gates, **{"min_side_px" if kind == "px" else "min_area_share": value})
     given = {"max_gap": args.max_gap, "min_duration": args.min_duration, "rate": args.rate}
     return dataclasses.replace(settings, gates=gates, **{k: v for k, v in given.items() if v is not None})
+
+
+def exposure_settings_from_args(args: argparse.Namespace, class_names: Sequence[str] = ()) -> ExposureSettings:
+    """The exposure settings of ``add_exposure_arguments``' options, ``--classes`` resolved against the model's
+    ``class_names`` (``ValueError`` naming an unknown class)."""
+    from .analyze import resolve_classes
+
+    classes = resolve_classes(args.classes, class_names)
+    settings = _settings(args)
+    return settings if classes is None else dataclasses.replace(settings, classes=classes)
 
 
 def _warn_about_options(args: argparse.Namespace) -> None:
