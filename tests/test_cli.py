@@ -109,12 +109,13 @@ def test_help_imports_no_heavy_module():
     assert modules_loaded_by(["cfg", "--help"]) == "[]"
 
 
-def test_video_help_needs_no_opencv():
-    """`pydarknet video --help` imports the video command's module, but not OpenCV, scipy or the native library
+def test_video_and_catalog_help_need_no_opencv():
+    """`pydarknet video --help` (and `catalog --help`) imports the command's module, but not OpenCV, scipy or the native library
     (the analysis modules are imported when a video is analysed); numpy comes with the exposure defaults."""
-    loaded = modules_loaded_by(["video", "--help"])
-    for module in ("cv2", "scipy", "matplotlib", "pydarknet._native", "cffi"):
-        assert repr(module) not in loaded, loaded
+    for command in ("video", "catalog"):
+        loaded = modules_loaded_by([command, "--help"])
+        for module in ("cv2", "scipy", "matplotlib", "pydarknet._native", "cffi"):
+            assert repr(module) not in loaded, (command, loaded)
 
 
 def test_the_command_list_is_the_modules_own(capsys):

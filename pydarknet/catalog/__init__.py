@@ -18,11 +18,36 @@
 """
 from __future__ import annotations
 
-from .api import DEFAULT_SEGMENT_SECONDS, CatalogResult, analyze_catalog
-from .errors import CatalogError, MergeError
-from .events import PoolEvent
-from .records import FrameRecords
-from .segments import Segment, plan_segments
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> module defining it, imported on first access (PEP 562): `pydarknet catalog --help` needs no
+# OpenCV, scipy or native library
+_LAZY = {
+    "analyze_catalog": ".api", "CatalogResult": ".api", "DEFAULT_SEGMENT_SECONDS": ".api",
+    "CatalogError": ".errors", "MergeError": ".errors", "PoolEvent": ".events", "FrameRecords": ".records",
+    "Segment": ".segments", "plan_segments": ".segments",
+}
+
+if TYPE_CHECKING:   # what type checkers and IDEs see
+    from .api import DEFAULT_SEGMENT_SECONDS, CatalogResult, analyze_catalog  # noqa: F401
+    from .errors import CatalogError, MergeError  # noqa: F401
+    from .events import PoolEvent  # noqa: F401
+    from .records import FrameRecords  # noqa: F401
+    from .segments import Segment, plan_segments  # noqa: F401
 
 __all__ = ["analyze_catalog", "CatalogResult", "CatalogError", "MergeError", "PoolEvent", "FrameRecords",
            "Segment", "plan_segments", "DEFAULT_SEGMENT_SECONDS"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value   # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
