@@ -88,7 +88,7 @@ class NativeDetector:
         return self._handle
 
     # -- errors ------------------------------------------------------------------------------------------------
-    def _raise(self, action: str, as_error: Optional[Type[Exception]] = None):
+    def _raise(self, action: str, as_error: Optional[Type[DarknetError]] = None):
         """Raise the library's last error on this thread: as the DarknetError subclass (or ValueError, MemoryError)
         its kind calls for, naming the cfg and weights, or, with ``as_error``, as that class with darknet's words
         alone (the OpenCV backend's BackendUnavailable)."""
@@ -138,7 +138,7 @@ class NativeDetector:
             self._lib.pdn_detector_set_clip(self._open_handle(), int(bool(clip)))
 
     def detect(self, frames: Sequence[np.ndarray], thresh: float, nms: float, letterbox: int,
-               as_error: Optional[Type[Exception]] = None) -> NativeBatch:
+               as_error: Optional[Type[DarknetError]] = None) -> NativeBatch:
         """darknet's forward pass and everything around it, in one call (pdn_detect).  ``letterbox``: -1 follows
         the cfg."""
         args = self._image_args(frames)
@@ -149,7 +149,7 @@ class NativeDetector:
             return self._results(count, len(frames))
 
     def preprocess(self, frames: Sequence[np.ndarray], letterbox: int, out: np.ndarray, serial: bool = False,
-                   as_error: Optional[Type[Exception]] = None) -> None:
+                   as_error: Optional[Type[DarknetError]] = None) -> None:
         """Resize (or letterbox) the frames into ``out``, C-contiguous float32 (n, 3, height, width).  ``serial``:
         on the calling thread alone (pdn_preprocess_serial; see src/pdn_backend.c for why)."""
         args = self._image_args(frames)
@@ -176,7 +176,7 @@ class NativeDetector:
         return all(hasattr(self._lib, f) for f in ("pdn_detect_outputs", "pdn_preprocess_serial", "pdn_yolo_inputs",
                                                    "pdn_yolo_inputs_difference"))
 
-    def yolo_inputs(self, as_error: Optional[Type[Exception]] = None) -> List[Tuple[int, int, int, int]]:
+    def yolo_inputs(self, as_error: Optional[Type[DarknetError]] = None) -> List[Tuple[int, int, int, int]]:
         """(layer index, channels, height, width) of each [yolo] layer's input, in network order."""
         ffi = self._ffi
         index, channels, heights, widths = (ffi.new("int[]", MAX_YOLO_LAYERS) for _ in range(4))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class Detection:
 def class_color(class_id: int) -> Tuple[int, int, int]:
     """A stable, well-separated BGR colour for a class id (golden-ratio hue walk)."""
     hue = (class_id * 0.618033988749895) % 1.0
-    hsv = np.uint8([[[int(hue * 179), 200, 255]]])
+    hsv = np.array([[[int(hue * 179), 200, 255]]], np.uint8)
     import cv2  # local: drawing is the only part that needs OpenCV
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(b), int(g), int(r)
@@ -64,14 +64,15 @@ class Detections:
     __slots__ = ("xyxy", "confidence", "class_id", "class_names", "image_size", "speed")
 
     def __init__(self, xyxy, confidence, class_id, class_names: Sequence[str] = (),
-                 image_size: Optional[Tuple[int, int]] = None, speed: Optional[Dict[str, float]] = None):
+                 image_size: Optional[Sequence[int]] = None, speed: Optional[Dict[str, float]] = None):
         self.xyxy = np.ascontiguousarray(xyxy, dtype=np.float32).reshape(-1, 4)
         self.confidence = np.ascontiguousarray(confidence, dtype=np.float32).reshape(-1)
         self.class_id = np.ascontiguousarray(class_id, dtype=np.int32).reshape(-1)
         if not (len(self.xyxy) == len(self.confidence) == len(self.class_id)):
             raise ValueError("xyxy, confidence and class_id must have the same length")
         self.class_names = tuple(class_names)
-        self.image_size = tuple(image_size) if image_size is not None else None  # (width, height)
+        # (width, height), kept as given
+        self.image_size: Optional[Tuple[int, ...]] = tuple(image_size) if image_size is not None else None
         self.speed = speed
 
     @classmethod
@@ -115,7 +116,14 @@ class Detections:
         cid = int(self.class_id[i])
         return Detection(cid, self._name(cid), float(self.confidence[i]), x1, y1, x2, y2)
 
-    def __getitem__(self, index) -> Union[Detection, "Detections"]:
+    @overload
+    def __getitem__(self, index: Union[int, np.integer]) -> Detection: ...
+    @overload
+    def __getitem__(self, index: Union[slice, np.ndarray, Sequence[int]]) -> "Detections": ...
+
+    def __getitem__(self, index: Union[int, np.integer, slice, np.ndarray, Sequence[int]]
+                    ) -> Union[Detection, "Detections"]:
+        """One ``Detection`` for an int; a ``Detections`` for a slice, a boolean mask or an array of indices."""
         if isinstance(index, (int, np.integer)):
             n = len(self)
             if not -n <= index < n:
@@ -142,7 +150,7 @@ class Detections:
         return (np.array_equal(self.xyxy, other.xyxy) and np.array_equal(self.confidence, other.confidence)
                 and np.array_equal(self.class_id, other.class_id))
 
-    __hash__ = None  # mutable arrays inside
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like a list: mutable arrays inside
 
     def __repr__(self) -> str:
         if not len(self):

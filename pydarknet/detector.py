@@ -162,8 +162,7 @@ class Detector:
     def timings(self) -> dict:
         """Deprecated: use each result's ``Detections.speed``.  Milliseconds of the detector's last native call
         (preprocess, forward, postprocess), whichever thread made it; kept for compatibility."""
-        self._check_open()
-        return self._native.last_timings()
+        return self._open_native().last_timings()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.device
@@ -185,9 +184,11 @@ class Detector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _check_open(self) -> None:
-        if self.closed:
+    def _open_native(self) -> NativeDetector:
+        """The native detector; ValueError once the detector is closed."""
+        if self._native is None or self._native.closed:
             raise ValueError(CLOSED_MESSAGE)
+        return self._native
 
     # -- detection ---------------------------------------------------------------------------------------------
     def detect(self, image: ImageLike, thresh: Optional[float] = None, nms: Optional[float] = None) -> Detections:
@@ -246,9 +247,9 @@ class Detector:
         if not frames:
             return []
         self._check_sizes(frames)
-        self._check_open()
+        native = self._open_native()
         backend = self._backend   # read once: close() may drop it meanwhile (the native call then says closed)
-        run = backend.detect if backend is not None else self._native.detect
+        run = backend.detect if backend is not None else native.detect
         batch: NativeBatch = run(frames, t, n_thresh, self._letterbox_flag())
         sizes = [(f.shape[1], f.shape[0]) for f in frames]
         return split_flat(batch.image_index, batch.xyxy, batch.confidence, batch.class_id, batch.n_images,
@@ -262,7 +263,7 @@ class Detector:
         iterating and drop it) to stop early.  Options: see ``pydarknet.video.pipeline.detect_video``."""
         from .video.pipeline import detect_video
 
-        self._check_open()
+        self._open_native()
         return detect_video(self.detect_batch, source, batch_size=batch_size or self.batch_size, stride=stride,
                             start=start, end=end, **options)
 
@@ -273,8 +274,7 @@ class Detector:
         w, h = self.input_size
         out = np.empty((len(frames), 3, h, w), np.float32)
         self._check_sizes(frames)
-        self._check_open()
-        self._native.preprocess(frames, self._letterbox_flag(), out)
+        self._open_native().preprocess(frames, self._letterbox_flag(), out)
         return out
 
     def forward(self, batch_input: np.ndarray) -> None:
@@ -283,8 +283,7 @@ class Detector:
         expected = (self._info["batch"], 3, h, w)
         if batch_input.dtype != np.float32 or batch_input.shape != expected or not batch_input.flags.c_contiguous:
             raise ValueError(f"forward() needs a C-contiguous float32 array of shape {expected}")
-        self._check_open()
-        self._native.forward_only(batch_input)
+        self._open_native().forward_only(batch_input)
 
     # -- pretrained models by name ------------------------------------------------------------------------------
     @classmethod

@@ -110,8 +110,9 @@ def test_help_imports_no_heavy_module():
 
 
 def test_video_and_catalog_help_need_no_opencv():
-    """`pydarknet video --help` (and `catalog --help`) imports the command's module, but not OpenCV, scipy or the native library
-    (the analysis modules are imported when a video is analysed); numpy comes with the exposure defaults."""
+    """`pydarknet video --help` (and `catalog --help`) imports the command's module, but not OpenCV, scipy or the
+    native library (the analysis modules are imported when a video is analysed); numpy comes with the exposure
+    defaults."""
     for command in ("video", "catalog"):
         loaded = modules_loaded_by([command, "--help"])
         for module in ("cv2", "scipy", "matplotlib", "pydarknet._native", "cffi"):

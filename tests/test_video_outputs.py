@@ -122,7 +122,8 @@ def test_an_output_that_is_an_input_is_refused_before_anything_runs(clip, tmp_pa
     from pydarknet.video import cli
 
     monkeypatch.setattr(cli, "_detector_class", lambda: pytest.fail("the network was loaded"))
-    monkeypatch.setattr(cli, "open_source", lambda *a, **k: pytest.fail("the video was opened"))
+    from pydarknet.video import source  # the command imports open_source from there when it runs
+    monkeypatch.setattr(source, "open_source", lambda *a, **k: pytest.fail("the video was opened"))
     video = tmp_path / "in.mp4"
     video.write_bytes(clip.read_bytes())
     os.link(video, tmp_path / "hard.mp4")

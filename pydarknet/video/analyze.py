@@ -49,9 +49,9 @@ class VideoAnalysis:
     report: Optional[Report]          # the report written (None without ``report=``)
     outputs: Dict[str, Path]          # "video", "jsonl", "csv", "coco", "report" -> where they were written
     stats: RunStats                   # seconds in detect_batch and waiting for decoded frames
-    records: List[FrameRecord] = dataclasses.field(default_factory=list)   # one per analysed frame
-    clip: Optional[ClipInfo] = None
-    exposure: Optional[ExposureReport] = None    # measure_exposure(records, clip, settings)
+    records: List[FrameRecord]        # one per analysed frame
+    clip: ClipInfo
+    exposure: ExposureReport          # measure_exposure(records, clip, settings)
     truth: Optional[TruthEvaluation] = None      # against ``truth=``, when given
 
     @property
@@ -116,9 +116,11 @@ def analyze_video(detect_batch: DetectBatch, source: SourceLike, class_names: Se
     if class_ids is not None:
         settings = dataclasses.replace(settings, classes=class_ids)
     truth_source = ""
-    if truth is not None and not isinstance(truth, (list, tuple)):
+    if isinstance(truth, (str, os.PathLike)):
         truth_source = os.fspath(truth)
         truth = read_truth_csv(truth)   # before anything runs: a bad annotation fails at once
+    elif truth is not None and not isinstance(truth, (list, tuple)):
+        raise TypeError(f"truth must be the path of a CSV file or a list of TruthInterval, not {type(truth).__name__}")
     check_outputs({"out": out, "jsonl": jsonl, "csv": csv, "coco": coco, "report": report},
                   {"the source": source}, folders=("report",))
     started = time.perf_counter()

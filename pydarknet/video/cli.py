@@ -20,7 +20,7 @@ import dataclasses
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from ..cli import _positive_int, add_model_arguments, detector_options, start_threshold
 from ..errors import NamesError, NativeLibraryError
@@ -216,8 +216,8 @@ def _settings(args: argparse.Namespace, base: Optional[ExposureSettings] = None)
     settings = base if base is not None else default_settings(DEFAULT_THRESH if args.thresh is None else args.thresh)
     given = {"min_confidence": args.min_confidence, "min_sharpness": args.min_sharpness,
              "edge_margin": args.edge_margin}
-    gates = dataclasses.replace(settings.gates, **{k: None if v == _OFF else v for k, v in given.items()
-                                                   if v is not None})
+    gate_values: Dict[str, Any] = {k: None if v == _OFF else v for k, v in given.items() if v is not None}
+    gates = dataclasses.replace(settings.gates, **gate_values)
     for kind, value in args.min_size or ():
         gates = dataclasses.replace(gates, **{"min_side_px" if kind == "px" else "min_area_share": value})
     given = {"max_gap": args.max_gap, "min_duration": args.min_duration, "rate": args.rate}

@@ -120,6 +120,7 @@ class FrameRecord:
         return cls(index, timestamp, detections.class_id, detections.confidence.astype(np.float64), boxes, sharpness)
 
     def to_dict(self) -> Dict[str, Any]:
+        assert self.sharpness is not None   # __post_init__ turns None (not measured) into NaNs
         return {"index": self.index, "timestamp": self.timestamp, "class_id": self.class_id.tolist(),
                 "confidence": self.confidence.tolist(), "boxes": self.boxes.tolist(),
                 "sharpness": [None if math.isnan(v) else v for v in self.sharpness.tolist()]}
@@ -127,7 +128,9 @@ class FrameRecord:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "FrameRecord":
         sharpness = [np.nan if v is None else v for v in data.get("sharpness") or [None] * len(data["class_id"])]
-        return cls(data["index"], data["timestamp"], data["class_id"], data["confidence"], data["boxes"], sharpness)
+        return cls(data["index"], data["timestamp"], np.asarray(data["class_id"], np.int64),
+                   np.asarray(data["confidence"], np.float64), np.asarray(data["boxes"], np.float64),
+                   np.asarray(sharpness, np.float64))
 
 
 def box_sharpness(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -176,7 +179,8 @@ class ClipInfo:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "ClipInfo":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -553,6 +557,12 @@ def _frame_parts(boxes, sharpness, clip: ClipInfo, settings: ExposureSettings, w
     return score, boxes[largest], share, size, position, clarity, int(rows[0]), int(cols[0])
 
 
+def _four_floats(values) -> Tuple[float, float, float, float]:
+    """The four numbers of ``values`` (seconds per size band, or with 0, 1, 2, >= 3 brands on screen)."""
+    first, second, third, fourth = (float(v) for v in values)
+    return first, second, third, fourth
+
+
 def _sequential_sum(values: np.ndarray) -> float:
     """``values`` added one after the other from 0.0, as a loop would (``np.sum`` adds pairwise: its last bits
     differ)."""
@@ -716,8 +726,8 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
         np.add.at(heat, (parts.grid_row[k0:k1], parts.grid_col[k0:k1]), d)
         qualifying_rows = np.unique(flat.row[mine])
         ungated_rows = np.unique(flat.row[confident & (flat.class_id == class_id)])
-        rejected = [(gate, int(((flat.class_id == class_id) & (flat.failed == g)).sum()))
-                    for g, gate in enumerate(GATES)]
+        rejected_by_gate = [(gate, int(((flat.class_id == class_id) & (flat.failed == g)).sum()))
+                            for g, gate in enumerate(GATES)]
         per_brand[class_id] = dict(
             name=name, log=mine_log, bands=bands, heat=heat, share_values=parts.share[k0:k1], share_weights=d,
             confidences=flat.confidence[parts.order[parts.first[k0]:parts.first[k1]]],
@@ -731,7 +741,7 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
             last_qualifying=float(times[qualifying_rows[-1]]) if len(qualifying_rows) else
             float(times[ungated_rows[-1]]),
             visible_last=float(times[np.flatnonzero(visible[b])[-1]]) if visible[b].any() else None,
-            rejected=tuple((gate, n) for gate, n in rejected if n))
+            rejected=tuple((gate, n) for gate, n in rejected_by_gate if n))
 
     log.sort(key=lambda row: (row["start"], row["brand"]))
     appearances = tuple(ExposureAppearance(id=n, **row) for n, row in enumerate(log, 1))
@@ -763,8 +773,8 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
             last_seen=p["visible_last"] if p["visible_last"] is not None else p["last_qualifying"],
             mean_size_share=float(np.average(share_values, weights=share_weights)) if visible_seconds > 0 else 0.0,
             max_size_share=float(share_values.max()) if len(share_values) else 0.0,
-            size_band_seconds=tuple(float(v) for v in p["bands"]),
-            heatmap_seconds=tuple(tuple(float(v) for v in row) for row in p["heat"]),
+            size_band_seconds=_four_floats(p["bands"]),
+            heatmap_seconds=tuple((float(left), float(middle), float(right)) for left, middle, right in p["heat"]),
             centre_share=centre_share,
             position=("centre" if centre_share >= 0.5 else "edge") if visible_seconds > 0 else "",
             solus_seconds=float(p["solus"]),
@@ -781,8 +791,9 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
     failed = np.flatnonzero(~qualifies)
     failed_rows = flat.row[failed]
     rejected = tuple(
-        RejectedDetection(frame, time, clip.brand(class_id), class_id, confidence, *box, GATES[gate], value, limit)
-        for frame, time, class_id, confidence, box, gate, value, limit in zip(
+        RejectedDetection(frame, time, clip.brand(class_id), class_id, confidence, x1, y1, x2, y2, GATES[gate], value,
+                          limit)
+        for frame, time, class_id, confidence, (x1, y1, x2, y2), gate, value, limit in zip(
             indices[failed_rows].tolist(), times[failed_rows].tolist(), flat.class_id[failed].tolist(),
             flat.confidence[failed].tolist(), flat.boxes[failed].tolist(), flat.failed[failed].tolist(),
             flat.value[failed].tolist(), flat.limit[failed].tolist()))
@@ -796,7 +807,7 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
                 together.append((clip.brand(brand_ids[a]), clip.brand(brand_ids[b]), float(durations[both].sum())))
     together.sort(key=lambda item: (-item[2], item[0], item[1]))
     return ExposureReport(clip, settings, len(frames), start, runtime, len(frames) == 1, tuple(brands),
-                          appearances, rejected, tuple(float(v) for v in on_screen), tuple(together))
+                          appearances, rejected, _four_floats(on_screen), tuple(together))
 
 
 def records_from_appearances(appearances: Iterable, frame_indices: Sequence[int], timestamps: Sequence[float]
@@ -810,8 +821,9 @@ def records_from_appearances(appearances: Iterable, frame_indices: Sequence[int]
     records = []
     for frame, time in zip(frame_indices, timestamps):
         found = by_frame.get(int(frame), [])
-        records.append(FrameRecord(frame, time, [c for c, _, _ in found], [s for _, s, _ in found],
-                                   [b for _, _, b in found]))
+        records.append(FrameRecord(frame, time, np.asarray([c for c, _, _ in found], np.int64),
+                                   np.asarray([s for _, s, _ in found], np.float64),
+                                   np.asarray([b for _, _, b in found], np.float64)))
     return records
 
 

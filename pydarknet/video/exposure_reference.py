@@ -22,6 +22,7 @@ from .exposure import (
     FrameRecord,
     RejectedDetection,
     _flatten,
+    _four_floats,
     _frame_durations,
     _frame_parts,
     _runs,
@@ -117,8 +118,8 @@ def measure_exposure_reference(frames: Sequence[FrameRecord], clip: ClipInfo,
         mine_log = [row for row in log if row["class_id"] == class_id]
         qualifying_rows = np.unique(flat.row[mine])
         ungated_rows = np.unique(flat.row[confident & (flat.class_id == class_id)])
-        rejected = [(gate, int(((flat.class_id == class_id) & (flat.failed == g)).sum()))
-                    for g, gate in enumerate(GATES)]
+        rejected_by_gate = [(gate, int(((flat.class_id == class_id) & (flat.failed == g)).sum()))
+                            for g, gate in enumerate(GATES)]
         per_brand[class_id] = dict(
             name=name, log=mine_log, bands=bands, heat=heat, shares=shares, confidences=confidences, solus=solus,
             clutter_sum=clutter_sum, detections=detections,
@@ -129,7 +130,7 @@ def measure_exposure_reference(frames: Sequence[FrameRecord], clip: ClipInfo,
             last_qualifying=float(times[qualifying_rows[-1]]) if len(qualifying_rows) else
             float(times[ungated_rows[-1]]),
             visible_last=float(times[np.flatnonzero(visible[b])[-1]]) if visible[b].any() else None,
-            rejected=tuple((gate, n) for gate, n in rejected if n))
+            rejected=tuple((gate, n) for gate, n in rejected_by_gate if n))
 
     log.sort(key=lambda row: (row["start"], row["brand"]))
     appearances = tuple(ExposureAppearance(id=n, **row) for n, row in enumerate(log, 1))
@@ -162,8 +163,8 @@ def measure_exposure_reference(frames: Sequence[FrameRecord], clip: ClipInfo,
             last_seen=p["visible_last"] if p["visible_last"] is not None else p["last_qualifying"],
             mean_size_share=float(np.average(share_values, weights=share_weights)) if visible_seconds > 0 else 0.0,
             max_size_share=float(share_values.max()) if len(share_values) else 0.0,
-            size_band_seconds=tuple(float(v) for v in p["bands"]),
-            heatmap_seconds=tuple(tuple(float(v) for v in row) for row in p["heat"]),
+            size_band_seconds=_four_floats(p["bands"]),
+            heatmap_seconds=tuple((float(left), float(middle), float(right)) for left, middle, right in p["heat"]),
             centre_share=centre_share,
             position=("centre" if centre_share >= 0.5 else "edge") if visible_seconds > 0 else "",
             solus_seconds=float(p["solus"]),
@@ -177,11 +178,13 @@ def measure_exposure_reference(frames: Sequence[FrameRecord], clip: ClipInfo,
             detections=p["detections"], rejected=p["rejected"]))
     brands.sort(key=lambda b: (-round(b.clear_seconds, 9), -round(b.ungated_seconds, 9), b.brand))
 
-    rejected = tuple(
-        RejectedDetection(int(indices[flat.row[i]]), float(times[flat.row[i]]), clip.brand(int(flat.class_id[i])),
-                          int(flat.class_id[i]), float(flat.confidence[i]), *(float(v) for v in flat.boxes[i]),
-                          GATES[flat.failed[i]], float(flat.value[i]), float(flat.limit[i]))
-        for i in np.flatnonzero(~qualifies))
+    rejected = []
+    for i in np.flatnonzero(~qualifies):
+        x1, y1, x2, y2 = (float(v) for v in flat.boxes[i])
+        rejected.append(RejectedDetection(
+            int(indices[flat.row[i]]), float(times[flat.row[i]]), clip.brand(int(flat.class_id[i])),
+            int(flat.class_id[i]), float(flat.confidence[i]), x1, y1, x2, y2, GATES[flat.failed[i]],
+            float(flat.value[i]), float(flat.limit[i])))
     on_screen = np.zeros(4)
     np.add.at(on_screen, np.minimum(brands_in_frame, 3), durations)
     together = []
@@ -192,4 +195,4 @@ def measure_exposure_reference(frames: Sequence[FrameRecord], clip: ClipInfo,
                 together.append((clip.brand(brand_ids[a]), clip.brand(brand_ids[b]), float(durations[both].sum())))
     together.sort(key=lambda item: (-item[2], item[0], item[1]))
     return ExposureReport(clip, settings, len(frames), start, runtime, len(frames) == 1, tuple(brands),
-                          appearances, rejected, tuple(float(v) for v in on_screen), tuple(together))
+                          appearances, tuple(rejected), _four_floats(on_screen), tuple(together))

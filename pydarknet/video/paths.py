@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 from .atomic import PathLike
 from .errors import VideoOutputError
@@ -41,17 +41,17 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def check_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Mapping[str, Optional[PathLike]],
+def check_outputs(outputs: Mapping[str, Optional[PathLike]], inputs: Mapping[str, object],
                   folders: tuple = ()) -> None:
     """Raise ``VideoOutputError`` (naming the output) if an output would overwrite an input or another output.
 
     ``outputs`` and ``inputs`` map a label for messages (``"--out"``, ``"the video"``) to a path or None
-    (not given); ``folders`` names the output labels that are folders (a report), which must not contain an
-    input either.
+    (not given); an input that is not a path (a camera index, an open capture) is ignored.  ``folders`` names
+    the output labels that are folders (a report), which must not contain an input either.
     """
     given_inputs = {label: Path(path) for label, path in inputs.items()
                     if path is not None and isinstance(path, (str, os.PathLike)) and os.path.exists(path)}
-    seen = {}
+    seen: Dict[str, Tuple[str, Path]] = {}   # label -> (where it would be written, its path)
     for label, path in outputs.items():
         if path is None:
             continue

@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Generator, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -157,7 +157,7 @@ def _batches(reader: _Reader, batch_size: int, stats: RunStats) -> Iterator[List
 
 
 def _results(reader: _Reader, detect_batch: DetectBatch, batch_size: int, keep_frames: bool, progress: bool,
-             stats: RunStats) -> Iterator[FrameResult]:
+             stats: RunStats) -> Generator[FrameResult, None, None]:
     """The consumer's loop.  A plain function, not a method: a suspended generator must not keep its run alive."""
     from tqdm.auto import tqdm
 

@@ -91,7 +91,7 @@ def _thumbnail(frame: np.ndarray, box: np.ndarray, class_id: int, class_names: S
     scale = THUMBNAIL_SIDE / max(crop.shape[:2])
     crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    moved = (np.asarray(box, np.float32) - np.float32([left, top, left, top])) * scale
+    moved = (np.asarray(box, np.float32) - np.array([left, top, left, top], np.float32)) * scale
     local = Detections(moved[None], [1.0], [class_id], class_names, crop.shape[1::-1])
     return draw_detections(crop, local, copy=False, confidence=False)
 
@@ -183,11 +183,13 @@ def write_report(folder: Path, report: Report) -> None:
             encoding="utf-8")),
         ("timeline.png", lambda f: timeline.plot_timeline(f, report)),
         ("index.html", lambda f: f.write_text(render_index(report, report.title), encoding="utf-8"))]
-    if report.truth is not None:
-        files.insert(3, ("truth.csv", lambda f: _write_rows(f, (asdict(b) for b in report.truth.brands),
+    truth = report.truth
+    if truth is not None:
+        files.insert(3, ("truth.csv", lambda f: _write_rows(f, (asdict(b) for b in truth.brands),
                                                             [x.name for x in fields(BrandTruthComparison)])))
+    named = report.path if report.path is not None else folder   # the folder an error names
     for name, write in files:
-        with writing(report.path, f"cannot write {name}"):
+        with writing(named, f"cannot write {name}"):
             write(folder / name)
 
 
@@ -314,8 +316,10 @@ def recorded_settings(source: PathLike) -> Optional[ExposureSettings]:
                                 f"option, or repair the file", path=path) from None
 
 
-def _thumbnail_key(class_id: int, best_frame: int, box: Sequence[float]) -> Tuple[int, int, Tuple[float, ...]]:
-    """What decides a thumbnail's pixels: brand, frame, and the box (as appearances.csv rounds it)."""
+def _thumbnail_key(class_id: Union[int, str], best_frame: Union[int, str], box: Sequence[Union[float, str]]
+                   ) -> Tuple[int, int, Tuple[float, ...]]:
+    """What decides a thumbnail's pixels: brand, frame, and the box (as appearances.csv rounds it); from the
+    numbers or from their text in an earlier appearances.csv."""
     return int(class_id), int(best_frame), tuple(round(float(v), 2) for v in box)
 
 

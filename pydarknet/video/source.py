@@ -23,7 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Generator, Iterator, List, Optional, Tuple, Union, overload
 
 import cv2
 import numpy as np
@@ -70,6 +70,12 @@ class Frame:
     index: int          # position in the whole source, 0-based
     timestamp: float    # seconds
     image: np.ndarray   # BGR uint8, (height, width, 3)
+
+
+@overload
+def to_seconds(value: None) -> None: ...
+@overload
+def to_seconds(value: Union[float, int, str]) -> float: ...
 
 
 def to_seconds(value: Union[None, float, int, str]) -> Optional[float]:
@@ -150,7 +156,7 @@ class FrameSource:
             stop = min(stop, math.ceil(self.end * self.info.fps - _EPS))
         return max(0, -(-(stop - self._first_index()) // self.stride))
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         if self._iterated:
             raise RuntimeError("a FrameSource can be iterated only once; open the source again")
         if self.closed:

@@ -100,7 +100,7 @@ def _round_trips(fourcc: str, suffix: str) -> bool:
     path = os.path.join(folder, "probe" + suffix)
     try:
         with _quiet_stderr():
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
+            writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*fourcc), 10.0, (64, 48))
             if not writer.isOpened():
                 return False
             for value in range(frames):
@@ -145,7 +145,7 @@ class VideoFileWriter:
         if not isinstance(self.fourcc, str) or len(self.fourcc) != 4:
             raise VideoOutputError(f"a fourcc is four characters (e.g. 'avc1', 'mp4v'), not {self.fourcc!r}",
                                    path=self.path)
-        code = cv2.VideoWriter_fourcc(*self.fourcc)   # before the temporary file exists: nothing to clean up
+        code = cv2.VideoWriter.fourcc(*self.fourcc)   # before the temporary file exists: nothing to clean up
         self.frames_written = 0
         self._file = AtomicFile(self.path)
         self._writer = cv2.VideoWriter(str(self._file.temp_path), code, float(fps), self.size)
