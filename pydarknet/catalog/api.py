@@ -18,7 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import DarknetError
 from ..video.analyze import default_settings, resolve_classes
@@ -91,6 +91,7 @@ def _make_pool(settings: CatalogSettings, workers: Optional[int], ray, gpus_per_
 
 
 def _expected_frames(job: VideoJob, stride: int) -> int:
+    assert job.probe is not None, "a video with segments to detect was probed"
     total = 0
     for segment in job.segments:
         stop = segment.stop if segment.stop is not None else (job.probe.frame_count or segment.start)
@@ -266,6 +267,7 @@ def _run_tasks(pool, tasks: List[SegmentTask], jobs: Dict[str, VideoJob], store:
                     result.segments += 1
                     result.read_modes[segment.read_mode] = result.read_modes.get(segment.read_mode, 0) + 1
                 if job.complete:
+                    assert job.probe is not None, "a video with segments to detect was probed"
                     finisher.submit(FinishTask(job.video_id, str(store.root), plan.exposure, plan.thumbnails,
                                                Detected(job.probe, job.segments, dict(job.parts), stride)))
                     job.parts.clear()   # the finisher has them now: free the memory
@@ -287,17 +289,19 @@ def _record(outcome: FinishOutcome, job: VideoJob, store: CatalogStore, plan: _P
         result.failed[job.video_id] = outcome.error
         store.mark_failed(job.video_id, job.fingerprint, outcome.error, records_saved=outcome.records_saved)
         return
-    details = {"frames": outcome.frames}
+    summary = outcome.summary
+    assert summary is not None, "a video finished without an error has its summary"
+    details: Dict[str, Any] = {"frames": outcome.frames}
     if not outcome.remeasured:
         details.update(segments=len(job.segments), read_modes=outcome.read_modes)
     store.mark_done(job.video_id, job.fingerprint, plan.exposure_hash, details)
-    result.summaries[job.video_id] = outcome.summary
+    result.summaries[job.video_id] = summary
     if outcome.remeasured:
         result.remeasured.append(job.video_id)
     else:
         result.analysed.append(job.video_id)
         result.frames += outcome.frames
-        result.video_seconds += outcome.summary.runtime
+        result.video_seconds += summary.runtime
 
 
 def _write_catalog(store: CatalogStore, result: CatalogResult, plan: _Plan, detections_format: str) -> None:

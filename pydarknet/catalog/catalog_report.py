@@ -25,7 +25,7 @@ import html
 import io
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def _timeline_svg(summary: VideoSummary, brands: List[Tuple[str, int]], width: i
 def write_catalog_html(path: Path, summaries: Sequence[VideoSummary], failed: Dict[str, str],
                        title: str = "Catalogue: product placement", notes: Sequence[str] = ()) -> None:
     totals = brand_totals(summaries)
-    class_ids = {}
+    class_ids: Dict[str, int] = {}
     for s in summaries:
         for b in s.brands:
             class_ids.setdefault(b["brand"], b["class_id"])
@@ -174,9 +174,9 @@ def write_catalog_html(path: Path, summaries: Sequence[VideoSummary], failed: Di
         out.append(f"<tr><td class='t'><a href='{e(link, quote=True)}'>{e(s.title)}</a>"
                    f"{' (truncated)' if s.truncated else ''}</td><td>{clock(s.runtime)}</td>")
         for name, _ in brands:
-            b = mine.get(name)
-            out.append("<td class='z'>-</td>" if b is None or b["clear_seconds"] == 0 else
-                       f"<td>{clock(b['clear_seconds'])} ({b['quality_index']:.2f})</td>")
+            cell = mine.get(name)
+            out.append("<td class='z'>-</td>" if cell is None or cell["clear_seconds"] == 0 else
+                       f"<td>{clock(cell['clear_seconds'])} ({cell['quality_index']:.2f})</td>")
         out.append(f"<td>{clock(sum(b['clear_seconds'] for b in s.brands))}</td></tr>")
     out.append(f"<tr class='total'><td class='t'>total</td><td>{clock(runtime)}</td>")
     out.extend(f"<td>{clock(totals[name]['clear_seconds'])} ({totals[name]['quality_index']:.2f})</td>"
@@ -232,15 +232,14 @@ def write_detections(root: Path, videos, settings: ExposureSettings, prefer: str
     """Write every detection of ``videos`` (``(title, path, load)`` triples, ``load()`` returning the video's
     ``StoredRecords``), with its gate outcome under ``settings``, to ``root/detections.parquet``, one row group per
     video, or to ``detections.csv.gz`` when pyarrow is missing or ``prefer="csv"``.  Returns the path written."""
-    pa = pq = None
-    if prefer == "parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            warnings.warn("pyarrow is not installed, so the detections are written as detections.csv.gz instead of "
-                          "detections.parquet (pip install \"pydarknet[catalog]\" for Parquet)", stacklevel=2)
-    if pq is None:
+    if prefer != "parquet":
+        return _write_detections_csv(root / "detections.csv.gz", videos, settings)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        warnings.warn("pyarrow is not installed, so the detections are written as detections.csv.gz instead of "
+                      "detections.parquet (pip install \"pydarknet[catalog]\" for Parquet)", stacklevel=2)
         return _write_detections_csv(root / "detections.csv.gz", videos, settings)
     target = root / "detections.parquet"
     schema = pa.schema([("video", pa.string()), ("path", pa.string()), ("frame", pa.int64()),
@@ -249,7 +248,7 @@ def write_detections(root: Path, videos, settings: ExposureSettings, prefer: str
                         ("x2", pa.float64()), ("y2", pa.float64()), ("sharpness", pa.float64()),
                         ("qualified", pa.bool_()), ("gate", pa.string())])
     with AtomicFile(target, CatalogError) as out:
-        writer: Optional["pq.ParquetWriter"] = pq.ParquetWriter(str(out.temp_path), schema)
+        writer = pq.ParquetWriter(str(out.temp_path), schema)
         try:
             for title, path, load in videos:
                 columns = _detection_columns(title, path, load(), settings)

@@ -21,7 +21,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .errors import CatalogError
 from .events import DONE, FAILED, PROGRESS, RETRY, STARTED, PoolEvent
@@ -65,8 +65,12 @@ def _worker_main(conn, settings: CatalogSettings, device, threads: Optional[int]
             worker.close()
             return
         conn.send((STARTED, task.key, None))
+
+        def report_progress(frames: int, key: Tuple[str, int] = task.key) -> None:
+            conn.send((PROGRESS, key, frames))
+
         try:
-            result = worker.run(task, progress=lambda n, key=task.key: conn.send((PROGRESS, key, n)))
+            result = worker.run(task, progress=report_progress)
         except Exception as error:   # noqa: BLE001 - reported to the parent, which fails the video with it
             conn.send(("error", task.key, f"{error}"))
             continue

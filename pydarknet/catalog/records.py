@@ -133,9 +133,10 @@ class FrameRecords:
     @classmethod
     def load(cls, path: Path) -> "FrameRecords":
         with np.load(path, allow_pickle=False) as data:
-            columns: List[np.ndarray] = [data[c] for c in _COLUMNS]
+            columns: Dict[str, np.ndarray] = {c: data[c] for c in _COLUMNS}
             width, height = (int(v) for v in data["frame_size"])
-        return cls(*columns, (width, height))
+        return cls(columns["frame_index"], columns["timestamp"], columns["offsets"], columns["class_id"],
+                   columns["confidence"], columns["xyxy"], columns["sharpness"], (width, height))
 
     @staticmethod
     def load_extra(path: Path) -> Dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -38,7 +38,7 @@ def make_photo_clip(path: PathLike, photos: Sequence[PathLike], size: Tuple[int,
     ``photos`` (each scaled to the clip's height), with ``gap`` x width of grey before, between and after them."""
     width, height = int(size[0]), int(size[1])
     blank = np.full((height, max(1, int(round(gap * width))), 3), 118, np.uint8)
-    strip = [blank]
+    strip: List[np.ndarray] = [blank]
     for photo in photos:
         image = cv2.imread(os.fspath(photo), cv2.IMREAD_COLOR)
         if image is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Generator, Iterable, List, Optional
 
 import cv2
 import numpy as np
@@ -135,7 +135,7 @@ class SegmentFileSource(VideoFileSource):
             self._timestamp(index)   # keeps the timestamp rule's state exactly as in a run from frame 0
         return target
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Generator[Frame, None, None]:
         if self._iterated:
             raise RuntimeError("a FrameSource can be iterated only once; open the source again")
         self._iterated = True

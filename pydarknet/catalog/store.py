@@ -27,21 +27,23 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
+from .._typing import PathLike
 from ..atomic import AtomicFile, atomic_write_bytes
 from ..video.exposure import ClipInfo
 from .errors import CatalogError
 from .records import FrameRecords
 from .video_report import VideoSummary
 
-try:
-    import fcntl
-except ImportError:   # Windows: no lock; two runs into one folder are then the user's to avoid
+if sys.platform == "win32":   # no flock: two runs into one folder are then the user's to avoid
     fcntl = None
+else:
+    import fcntl
 
 __all__ = ["CatalogStore", "StoredRecords", "load_records", "video_titles", "list_videos", "video_fingerprint",
            "video_folder", "summary_path", "records_path", "VIDEO_SUFFIXES"]
@@ -56,7 +58,7 @@ def _natural_key(path: Path):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
 
-def list_videos(items: Iterable) -> List[Path]:
+def list_videos(items: Union[PathLike, Iterable[PathLike]]) -> List[Path]:
     """The videos named by ``items``: video files, folders (their video files, recursively, in natural order) and
     list files (``.txt``: one path per line, relative to the list's folder; blank lines and ``#`` comments
     skipped).  Duplicates are dropped; a missing file is kept (its task fails with a clear reason)."""
@@ -116,7 +118,7 @@ def records_path(root, title: str) -> Path:
 
 
 class CatalogStore:
-    def __init__(self, root):
+    def __init__(self, root: PathLike) -> None:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise CatalogError("exists and is not a folder", path=self.root)

@@ -23,7 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterator, List, Optional, Tuple, Union, overload
+from typing import Generator, Iterator, List, Optional, Tuple, TypeVar, Union, overload
 
 import cv2
 import numpy as np
@@ -41,6 +41,7 @@ _EPS = 1e-6
 _TRUNCATION_SLACK_FRAMES = 1
 
 SourceLike = Union[str, "os.PathLike[str]", int, "cv2.VideoCapture", "FrameSource"]
+_Source = TypeVar("_Source", bound="FrameSource")   # `with VideoFileSource(...) as s`: s is a VideoFileSource
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class FrameSource:
             self.closed = True
             self._release()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self: _Source) -> _Source:
         return self
 
     def __exit__(self, *exc) -> None:
