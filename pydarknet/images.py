@@ -15,6 +15,7 @@ forever (or, for /dev/zero, never end), so they are refused with ``NotARegularFi
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -22,7 +23,9 @@ from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
-from .errors import DarknetError
+from . import image_headers
+from .errors import DarknetError, ImageError
+from .image_headers import ImageInfo, NotAnImageError
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
 # image files taken from a folder (pydarknet detect, video on an image folder): what OpenCV decodes
@@ -44,10 +47,6 @@ MAX_IMAGE_PIXELS_ENV = "PYDARKNET_MAX_IMAGE_PIXELS"
 #: The most pixels an image file may have.  None: $PYDARKNET_MAX_IMAGE_PIXELS, else DEFAULT_MAX_IMAGE_PIXELS.
 #: 0 (here or in the variable) turns the check off; the native limits above still hold.
 MAX_IMAGE_PIXELS: Optional[int] = None
-
-
-class ImageError(DarknetError, ValueError):
-    """An image (file or array) that cannot be used: not decodable, or too large."""
 
 
 class ImageTooLargeError(ImageError):
@@ -189,6 +188,30 @@ def decode_image_bytes(data: bytes, path, flags: Optional[int] = None, error=Ima
         raise error(f"OpenCV cannot decode this image: {detail}", path=path) from None
 
 
+def header_info(source: Union[bytes, BinaryIO], name, error=ImageTooLargeError) -> Optional[ImageInfo]:
+    """The image's format and size from its header alone (``pydarknet.image_headers``), or None for a format
+    without a parser there (after a size check where one is cheap: TIFF).  ``source``: the file's bytes or a
+    binary stream at its start; ``name``: the file, for messages.
+
+    Raises ``error`` (an ``ImageTooLargeError``) past ``max_image_pixels()`` and ``NotAnImageError`` (an
+    ``ImageError``) naming ``name`` for bytes that are not a usable image.  The one place that reads a size from
+    a header and checks it: for ``read_image`` and the datasets' readers alike.
+    """
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        info = image_headers.parse_header(stream)
+        if info is None:
+            stream.seek(0)
+            size = image_headers.tiff_size(stream)
+            if size is not None:
+                check_image_pixels(*size, name, error=error)
+            return None
+    except NotAnImageError as exc:
+        raise NotAnImageError(exc.reason, path=name) from None
+    check_image_pixels(info.stored_width, info.stored_height, name, error=error)
+    return info
+
+
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     """Decode an image file to BGR uint8 (EXIF orientation applied, as image viewers show it).
 
@@ -196,17 +219,13 @@ def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     FIFO, device or socket, ImageTooLargeError for a file past ``max_image_pixels()`` (checked on its header,
     before decoding) or the native limits, and ValueError for one that is not a decodable image.
     """
-    from .datasets.images import header_info
-
     p = Path(path)
     data = read_image_bytes(p)
     if not data:
         raise ValueError(f"{p}: the image file is empty")
     try:
         info = header_info(data, p)  # refuses a file past the pixel limit before it is decoded
-    except ImageTooLargeError:
-        raise
-    except ValueError:  # a header the parser finds wrong: OpenCV decides, as before (and names it undecodable)
+    except NotAnImageError:  # a header the parser finds wrong: OpenCV decides (and names it undecodable)
         info = None
     if info is not None:
         _check_file_size(info.width, info.height, p)
