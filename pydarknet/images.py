@@ -11,6 +11,10 @@ Two kinds of limits guard that road (docs/reliability.md):
 
 Image files are opened only if they are regular files: a FIFO, a device or a socket would block ``read()``
 forever (or, for /dev/zero, never end), so they are refused with ``NotARegularFileError`` before opening them.
+
+Files are read and written as bytes by Python, and only the bytes go through OpenCV (``cv2.imdecode``,
+``cv2.imencode``): ``cv2.imread``/``cv2.imwrite`` pass the path to C as ``char *``, which Windows reads in the ANSI
+code page, so a name outside it (``Заставка.png``, ``ロゴ/1.jpg``) would not be found or not be written there.
 """
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO, Optional, Sequence, Union
 
 import numpy as np
 
 from . import image_headers
+from .atomic import atomic_write_bytes
 from .errors import DarknetError, ImageError
 from .image_headers import ImageInfo, NotAnImageError
 
@@ -55,6 +60,11 @@ class ImageTooLargeError(ImageError):
     def __init__(self, message: str, path=None, width: int = 0, height: int = 0, limit: Optional[int] = None):
         super().__init__(message, path=path)
         self.width, self.height, self.limit = width, height, limit
+
+
+class ImageWriteError(ImageError):
+    """An image could not be encoded (a suffix OpenCV has no encoder for, pixels the format cannot hold) or its
+    file could not be written."""
 
 
 class NotARegularFileError(DarknetError, OSError):
@@ -241,6 +251,35 @@ def _check_file_size(width: int, height: int, path) -> None:
     problem = native_size_problem(width, height)
     if problem:
         raise ImageTooLargeError(f"too large: {problem}", path=path, width=width, height=height)
+
+
+def write_image(path: Union[str, os.PathLike], image: np.ndarray, params: Sequence[int] = ()) -> None:
+    """Encode ``image`` in the format its file suffix names (``cv2.imencode``: .jpg, .png, .bmp, .webp, .tiff...;
+    ``params`` as for ``cv2.imwrite``, e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 90]``) and write it atomically: ``path``
+    ends up holding the whole image or what it held before, never part of one.
+
+    Raises ``ImageWriteError`` (an ``ImageError``) naming the file when OpenCV cannot encode it or the file
+    cannot be written.  Unlike ``cv2.imwrite``, any file name works on Windows (see the module's docstring).
+    """
+    import cv2
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if not suffix:
+        raise ImageWriteError("no file suffix to choose the image format by (e.g. .jpg or .png)", path=p)
+    try:
+        ok, encoded = cv2.imencode(suffix, image, [int(v) for v in params])
+    except cv2.error as exc:   # no encoder for the suffix, or pixels the format cannot take
+        detail = " ".join(str(exc).split()).rsplit("error: ", 1)[-1]
+        raise ImageWriteError(f"OpenCV cannot encode the image as {suffix}: {detail}", path=p) from None
+    if not ok:
+        raise ImageWriteError(f"OpenCV could not encode the image as {suffix}", path=p)
+    try:
+        atomic_write_bytes(p, encoded.tobytes(), error=ImageWriteError)
+    except ImageWriteError:
+        raise
+    except OSError as exc:   # writing the temporary file: a full disk, a quota
+        raise ImageWriteError(f"cannot write the image: {exc.strerror or exc}", path=p) from exc
 
 
 def as_bgr_image(image: ImageLike) -> np.ndarray:
