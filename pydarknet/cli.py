@@ -102,10 +102,9 @@ def _expand_images(items: List[str]) -> List[Path]:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    import cv2
     from tqdm import tqdm
 
-    from .images import IMAGE_SUFFIXES, read_image
+    from .images import IMAGE_SUFFIXES, read_image, write_image
 
     images = _expand_images(args.images)
     if not images:
@@ -131,8 +130,7 @@ def run_detect(args: argparse.Namespace) -> int:
             results.append({"image": str(path), **dets.to_dict()})
             if out_dir:
                 target = _annotated_name(out_dir, path, written)
-                if not cv2.imwrite(str(target), dets.draw(image)):
-                    raise OSError(f"{target}: could not write the annotated image")
+                write_image(target, dets.draw(image))   # any file name, on Windows too; never half-written
             if not args.json:
                 print(f"{path}: {len(dets)} detection(s)")
                 for d in dets:

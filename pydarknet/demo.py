@@ -11,6 +11,9 @@ bundled demo detector (``pydarknet/models/demo/``: a quarter-width YOLOv3-tiny, 
 The detector was trained by ``examples/train_demo_model.py`` on stills that look like the clip's frames
 (``generate_demo_dataset``): the same background texture and marks, at random places and sizes, JPEG-compressed.
 ``demo.json`` beside the weights records how (iterations, time, mAP on held-out stills, the command).
+
+Importing this module is cheap (``pydarknet demo --help`` loads no numpy, OpenCV or native library): the
+rendering (``pydarknet.synthetic``, ``pydarknet.video``) is imported by the functions that render or analyse.
 """
 from __future__ import annotations
 
@@ -20,17 +23,17 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import resources
 from ._typing import PathLike
-from .synthetic import BrandSet, Difficulty, compose, random_placements
-from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks, make_clip
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from .synthetic import BrandSet, Difficulty
     from .video import VideoAnalysis
+    from .video.sample_clip import ClipTruth, ScheduledPlacement, SyntheticMarks
 
 __all__ = ["DEMO_SEED", "DEMO_BRANDS", "CLIP_SIZE", "CLIP_FPS", "CLIP_SECONDS", "DEMO_LOOK", "MODEL_DIR",
            "demo_brands", "demo_schedule", "make_demo_clip", "render_demo_image", "generate_demo_dataset",
@@ -52,19 +55,45 @@ MODEL_DIR = resources.demo_model_dir()
 # How the training stills place marks (sizes are fractions of the image's shorter side).  The clip shows marks
 # upright and sharp at 0.3-0.45 of the height; the stills cover a wider range, with a little rotation,
 # perspective, blur and lighting, so that the detector does not depend on the exact rendering.
-DEMO_LOOK = Difficulty(size=(0.26, 0.55), marks=(1, 3), angle=5.0, tilt=0.08, blur=0.8, brightness=(0.85, 1.15))
+# (DEMO_LOOK, the synthetic.Difficulty of these settings, is made on first use: pydarknet.synthetic imports OpenCV,
+# which `pydarknet demo --help` should not wait for)
+_DEMO_LOOK_SETTINGS: Dict[str, Any] = dict(size=(0.26, 0.55), marks=(1, 3), angle=5.0, tilt=0.08, blur=0.8,
+                                           brightness=(0.85, 1.15))
 # the still sizes (all 16:9 like the clip): the background's texture has a fixed grain in pixels, so its
 # apparent scale changes with the frame size
 _STILL_SIZES: Tuple[Size, ...] = ((640, 360), (512, 288), (384, 216), (320, 180))
 
 
+if TYPE_CHECKING:
+    DEMO_LOOK: Difficulty
+
+
+def _demo_look() -> Difficulty:
+    look = globals().get("DEMO_LOOK")
+    if look is None:
+        from .synthetic import Difficulty
+
+        look = globals()["DEMO_LOOK"] = Difficulty(**_DEMO_LOOK_SETTINGS)
+    return look
+
+
+def __getattr__(name: str) -> Any:   # PEP 562: DEMO_LOOK on first access
+    if name == "DEMO_LOOK":
+        return _demo_look()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def demo_brands() -> BrandSet:
     """The four brands of the demo: class ``i`` of the demo detector is ``demo_brands().names[i]``."""
+    from .synthetic import BrandSet
+
     return BrandSet(DEMO_BRANDS, DEMO_SEED)
 
 
 def demo_marks() -> SyntheticMarks:
     """The mark painter ``make_clip`` uses for the demo brands."""
+    from .video.sample_clip import SyntheticMarks
+
     return SyntheticMarks(DEMO_BRANDS, DEMO_SEED)
 
 
@@ -72,6 +101,8 @@ def demo_schedule(size: Size = CLIP_SIZE, seconds: float = CLIP_SECONDS) -> List
     """Seven appearances of the four brands, scaled to ``size`` and ``seconds``: still and moving marks, a
     growing one, two brands that come back, at the centre and near the edges; never overlapping, and clear of
     the bottom-left corner where ``make_clip(stamp_index=True)`` writes the frame index."""
+    from .video.sample_clip import ScheduledPlacement
+
     w, h = size
     s = seconds
     big, mid = 0.42 * h, 0.36 * h
@@ -91,6 +122,8 @@ def demo_schedule(size: Size = CLIP_SIZE, seconds: float = CLIP_SECONDS) -> List
 def make_demo_clip(path: PathLike, seconds: float = CLIP_SECONDS, size: Size = CLIP_SIZE, fps: float = CLIP_FPS,
                    stamp_index: bool = False) -> ClipTruth:
     """Render the demo clip to ``path`` (codec from the suffix, see ``VideoFileWriter``); returns its truth."""
+    from .video.sample_clip import make_clip
+
     return make_clip(path, demo_schedule(size, seconds), size=size, fps=fps, seconds=seconds, marks=demo_marks(),
                      seed=DEMO_SEED, stamp_index=stamp_index)
 
@@ -106,9 +139,11 @@ def render_demo_image(rng: np.random.Generator, image_size: Size = CLIP_SIZE, ne
                       brands: Optional[BrandSet] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One still that looks like a frame of the demo clip: ``(image, boxes, brand_ids)`` as ``compose`` returns
     them (boxes: tight xyxy boxes of the visible mark pixels); ``negative``: background only."""
+    from .synthetic import compose, random_placements
+
     brands = brands if brands is not None else demo_brands()
     background = _clip_background(image_size, rng)
-    placements = [] if negative else random_placements(brands, image_size, rng, DEMO_LOOK)
+    placements = [] if negative else random_placements(brands, image_size, rng, _demo_look())
     return compose(background, placements, rng, brands=brands)
 
 
@@ -117,6 +152,8 @@ def generate_demo_dataset(out_dir: PathLike, n_images: int = 1000, seed: int = 1
     """Render ``n_images`` demo stills (``negatives`` of them without marks) at 16:9 sizes from 320x180 to
     640x360, JPEG quality 60-90 (video-like artefacts), and write them as a darknet dataset (class ``i`` =
     brand ``i``).  Returns the ``DarknetDataset``.  ``seed`` drives everything but the brands (fixed)."""
+    import numpy as np
+
     from .synthetic import write_rendered_dataset
 
     if n_images < 1:

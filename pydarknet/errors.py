@@ -39,6 +39,10 @@ class NamesError(DarknetError, ValueError):
     """A .names file is missing or does not match the network's classes."""
 
 
+class ImageError(DarknetError, ValueError):
+    """An image (file or array) that cannot be used: not decodable, or too large."""
+
+
 class DatasetError(DarknetError, ValueError):
     """A dataset (annotations, image lists, label files) is missing or malformed."""
 

@@ -11,18 +11,26 @@ Two kinds of limits guard that road (docs/reliability.md):
 
 Image files are opened only if they are regular files: a FIFO, a device or a socket would block ``read()``
 forever (or, for /dev/zero, never end), so they are refused with ``NotARegularFileError`` before opening them.
+
+Files are read and written as bytes by Python, and only the bytes go through OpenCV (``cv2.imdecode``,
+``cv2.imencode``): ``cv2.imread``/``cv2.imwrite`` pass the path to C as ``char *``, which Windows reads in the ANSI
+code page, so a name outside it (``Заставка.png``, ``ロゴ/1.jpg``) would not be found or not be written there.
 """
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DarknetError
+from . import image_headers
+from .atomic import atomic_write_bytes
+from .errors import DarknetError, ImageError
+from .image_headers import ImageInfo, NotAnImageError
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
 # image files taken from a folder (pydarknet detect, video on an image folder): what OpenCV decodes
@@ -46,16 +54,17 @@ MAX_IMAGE_PIXELS_ENV = "PYDARKNET_MAX_IMAGE_PIXELS"
 MAX_IMAGE_PIXELS: Optional[int] = None
 
 
-class ImageError(DarknetError, ValueError):
-    """An image (file or array) that cannot be used: not decodable, or too large."""
-
-
 class ImageTooLargeError(ImageError):
     """The image has more pixels than the configured limit, or is wider or taller than the native layer takes."""
 
     def __init__(self, message: str, path=None, width: int = 0, height: int = 0, limit: Optional[int] = None):
         super().__init__(message, path=path)
         self.width, self.height, self.limit = width, height, limit
+
+
+class ImageWriteError(ImageError):
+    """An image could not be encoded (a suffix OpenCV has no encoder for, pixels the format cannot hold) or its
+    file could not be written."""
 
 
 class NotARegularFileError(DarknetError, OSError):
@@ -189,6 +198,30 @@ def decode_image_bytes(data: bytes, path, flags: Optional[int] = None, error=Ima
         raise error(f"OpenCV cannot decode this image: {detail}", path=path) from None
 
 
+def header_info(source: Union[bytes, BinaryIO], name, error=ImageTooLargeError) -> Optional[ImageInfo]:
+    """The image's format and size from its header alone (``pydarknet.image_headers``), or None for a format
+    without a parser there (after a size check where one is cheap: TIFF).  ``source``: the file's bytes or a
+    binary stream at its start; ``name``: the file, for messages.
+
+    Raises ``error`` (an ``ImageTooLargeError``) past ``max_image_pixels()`` and ``NotAnImageError`` (an
+    ``ImageError``) naming ``name`` for bytes that are not a usable image.  The one place that reads a size from
+    a header and checks it: for ``read_image`` and the datasets' readers alike.
+    """
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        info = image_headers.parse_header(stream)
+        if info is None:
+            stream.seek(0)
+            size = image_headers.tiff_size(stream)
+            if size is not None:
+                check_image_pixels(*size, name, error=error)
+            return None
+    except NotAnImageError as exc:
+        raise NotAnImageError(exc.reason, path=name) from None
+    check_image_pixels(info.stored_width, info.stored_height, name, error=error)
+    return info
+
+
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     """Decode an image file to BGR uint8 (EXIF orientation applied, as image viewers show it).
 
@@ -196,17 +229,13 @@ def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     FIFO, device or socket, ImageTooLargeError for a file past ``max_image_pixels()`` (checked on its header,
     before decoding) or the native limits, and ValueError for one that is not a decodable image.
     """
-    from .datasets.images import header_info
-
     p = Path(path)
     data = read_image_bytes(p)
     if not data:
         raise ValueError(f"{p}: the image file is empty")
     try:
         info = header_info(data, p)  # refuses a file past the pixel limit before it is decoded
-    except ImageTooLargeError:
-        raise
-    except ValueError:  # a header the parser finds wrong: OpenCV decides, as before (and names it undecodable)
+    except NotAnImageError:  # a header the parser finds wrong: OpenCV decides (and names it undecodable)
         info = None
     if info is not None:
         _check_file_size(info.width, info.height, p)
@@ -222,6 +251,35 @@ def _check_file_size(width: int, height: int, path) -> None:
     problem = native_size_problem(width, height)
     if problem:
         raise ImageTooLargeError(f"too large: {problem}", path=path, width=width, height=height)
+
+
+def write_image(path: Union[str, os.PathLike], image: np.ndarray, params: Sequence[int] = ()) -> None:
+    """Encode ``image`` in the format its file suffix names (``cv2.imencode``: .jpg, .png, .bmp, .webp, .tiff...;
+    ``params`` as for ``cv2.imwrite``, e.g. ``[cv2.IMWRITE_JPEG_QUALITY, 90]``) and write it atomically: ``path``
+    ends up holding the whole image or what it held before, never part of one.
+
+    Raises ``ImageWriteError`` (an ``ImageError``) naming the file when OpenCV cannot encode it or the file
+    cannot be written.  Unlike ``cv2.imwrite``, any file name works on Windows (see the module's docstring).
+    """
+    import cv2
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if not suffix:
+        raise ImageWriteError("no file suffix to choose the image format by (e.g. .jpg or .png)", path=p)
+    try:
+        ok, encoded = cv2.imencode(suffix, image, [int(v) for v in params])
+    except cv2.error as exc:   # no encoder for the suffix, or pixels the format cannot take
+        detail = " ".join(str(exc).split()).rsplit("error: ", 1)[-1]
+        raise ImageWriteError(f"OpenCV cannot encode the image as {suffix}: {detail}", path=p) from None
+    if not ok:
+        raise ImageWriteError(f"OpenCV could not encode the image as {suffix}", path=p)
+    try:
+        atomic_write_bytes(p, encoded.tobytes(), error=ImageWriteError)
+    except ImageWriteError:
+        raise
+    except OSError as exc:   # writing the temporary file: a full disk, a quota
+        raise ImageWriteError(f"cannot write the image: {exc.strerror or exc}", path=p) from exc
 
 
 def as_bgr_image(image: ImageLike) -> np.ndarray:

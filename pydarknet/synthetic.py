@@ -33,6 +33,7 @@ import numpy as np
 
 from . import resources
 from ._typing import PathLike
+from .images import read_image, write_image
 
 __all__ = ["Brand", "BrandSet", "Placement", "Difficulty", "EASY", "MEDIUM", "HARD", "compose", "random_background",
            "random_placements", "render_sample", "generate_dataset", "placement_corners"]
@@ -462,10 +463,7 @@ def _draw_random_shape(image: np.ndarray, rng: np.random.Generator, bgr: Optiona
 
 @functools.lru_cache(maxsize=16)
 def _load_photo(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"cannot read background photo {path}")
-    return image
+    return read_image(path)   # not cv2.imread: any file name on Windows; errors name the file
 
 
 def _photo_crop(path: PathLike, image_size: Size, rng: np.random.Generator) -> np.ndarray:
@@ -575,8 +573,7 @@ def write_rendered_dataset(out_dir: PathLike, render, n_images: int, brands: Bra
         for i in range(n_images):
             image, boxes, brand_ids, quality = render(i)
             path = scratch / f"{prefix}_{i:05d}.jpg"
-            if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
-                raise OSError(f"could not write {path}")
+            write_image(path, image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
             samples.append(Sample(image=path, width=image.shape[1], height=image.shape[0], boxes=boxes,
                                   labels=[brands.names[b] for b in brand_ids], source=prefix, key=f"{i:05d}"))
         return write_darknet_dataset(samples, out_dir, classes=brands.names, split=split, seed=seed,

@@ -119,6 +119,19 @@ def test_video_and_catalog_help_need_no_opencv():
             assert repr(module) not in loaded, (command, loaded)
 
 
+def test_demo_help_needs_no_opencv():
+    """`pydarknet demo --help` imports pydarknet.demo, but none of what rendering and analysing the clip need
+    (pydarknet.synthetic, the video package, OpenCV, the native library); its DEMO_LOOK is made on first use."""
+    loaded = modules_loaded_by(["demo", "--help"])
+    for module in ("numpy", "cv2", "scipy", "matplotlib", "pydarknet._native", "cffi", "pydarknet.video"):
+        assert repr(module) not in loaded, loaded
+    from pydarknet import demo
+    from pydarknet.synthetic import Difficulty
+
+    assert isinstance(demo.DEMO_LOOK, Difficulty) and demo.DEMO_LOOK is demo.DEMO_LOOK
+    assert demo.DEMO_LOOK.size == (0.26, 0.55)
+
+
 def test_the_command_list_is_the_modules_own(capsys):
     """The help lines shown without importing a command's module are the ones that module registers."""
     full = cli.build_parser(load_all=True)

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fixtures_datasets import jpeg_bytes, png_bytes, voc_xml, write_text
 
-from pydarknet import images
+from pydarknet import atomic, images
 from pydarknet.datasets import download_litw_images, read_litw, write_darknet_dataset
 from pydarknet.datasets.images import verify_image
 
@@ -399,3 +399,43 @@ def test_convert_download_takes_a_deadline(litw_urls, server, tmp_path, capsys):
     assert status == 0
     out = capsys.readouterr().out
     assert "download: " in out and "2 timeout" in out  # trickle-body.jpg and the 5 s slow.jpg
+
+
+class HeldOpen:
+    """os.replace as Windows answers it while ``path`` is open in another program (PermissionError with a winerror
+    that atomic.replace retries), for the first ``refusals`` renames onto it; off Windows it cannot happen."""
+
+    def __init__(self, path, refusals: int):
+        self.path, self.refusals, self.calls = os.fspath(path), refusals, 0
+
+    def __call__(self, src, dst):
+        if os.fspath(dst) == self.path and self.calls < self.refusals:
+            self.calls += 1
+            refusal = PermissionError(13, "The process cannot access the file because it is being used by another "
+                                          "process")
+            refusal.winerror = 32
+            raise refusal
+        os.replace(src, dst)
+
+
+@pytest.mark.parametrize("refusals", [2, 10**6])
+def test_a_duplicate_whose_name_is_open_elsewhere_waits_then_fails_alone(litw_urls, server, monkeypatch, refusals):
+    """red bull/img000005 has the bytes of abus/img000000 (one URL): it is linked, and the link renamed into place
+    through atomic.replace, which waits out a program holding the file for a moment and names one that keeps it."""
+    slept = []
+    monkeypatch.setattr(atomic, "_sleep", slept.append)
+    held = litw_urls / "red bull" / "img000005.jpg"
+    monkeypatch.setattr(atomic, "_rename", HeldOpen(held, refusals))
+    report = download(litw_urls, folders=["abus", "red bull"])
+    failed = failures_by_key(report)
+    if refusals == 2:
+        assert ("red bull", "000005") not in failed and len(slept) == 2
+        assert os.path.samefile(held, litw_urls / "abus" / "img000000.jpg")
+    else:
+        reason = failed[("red bull", "000005")].reason
+        assert reason.startswith("cannot write") and f"{held} is open in another program" in reason
+        assert not held.exists() and len(slept) == len(atomic.REPLACE_RETRY_DELAYS)
+    assert report.duplicates == (2 if refusals == 2 else 1)
+    assert (litw_urls / "abus" / "img000000.jpg").is_file()   # the other entries are not held up
+    for folder in ("abus", "red bull"):
+        assert not list((litw_urls / folder).glob(".*")), "no temporary files may remain"

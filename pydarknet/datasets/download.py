@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .. import atomic
 from .._typing import PathLike
 from ..atomic import atomic_write_bytes
 from ..errors import DatasetError
@@ -161,7 +162,8 @@ def download_litw_images(root: PathLike, images_root: Optional[PathLike] = None,
                 folder = images_base / entry.folder
                 folder.mkdir(parents=True, exist_ok=True)
                 linked = store.write_or_link(data, folder / f"img{entry.image_id}{extension}")
-            except OSError as exc:  # an unwritable folder or name, a full disk: that entry fails
+            except (OSError, DatasetError) as exc:  # an unwritable folder or name, a full disk, a file open
+                # in another program (Windows): that entry fails, the others go on
                 with lock:
                     report.failed.append(DownloadFailure(entry.folder, entry.image_id, url,
                                                          f"cannot write: {_describe(exc)}", attempts))
@@ -387,7 +389,11 @@ class _ContentStore:
                 return False
             temporary = destination.with_name(f".{destination.name}.link.part")
             place_file(original, temporary, "hardlink")  # falls back to a copy across file systems
-            os.replace(temporary, destination)
+            try:   # Windows: retried while another program has destination open, then FileInUseError naming it
+                atomic.replace(temporary, destination)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
             return True
 
 
