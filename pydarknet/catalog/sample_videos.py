@@ -14,6 +14,7 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..images import read_image
 from ..video.atomic import PathLike
 from ..video.writers import VideoFileWriter
 
@@ -40,9 +41,7 @@ def make_photo_clip(path: PathLike, photos: Sequence[PathLike], size: Tuple[int,
     blank = np.full((height, max(1, int(round(gap * width))), 3), 118, np.uint8)
     strip: List[np.ndarray] = [blank]
     for photo in photos:
-        image = cv2.imread(os.fspath(photo), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"{photo}: cannot be read as an image")
+        image = read_image(photo)   # bytes through cv2.imdecode: any file name, errors naming the file
         scaled = cv2.resize(image, (max(1, round(image.shape[1] * height / image.shape[0])), height),
                             interpolation=cv2.INTER_AREA)
         strip += [scaled, blank]
