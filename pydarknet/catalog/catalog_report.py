@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import AtomicFile, atomic_write_bytes
 from ..detections import class_color
-from ..video.exposure import GATES, ExposureSettings, _gate
+from ..video.exposure import GATES, ExposureSettings, apply_gates
 from ..video.timeline import clock
 from .errors import CatalogError
 from .video_report import VideoSummary
@@ -206,7 +206,7 @@ def write_catalog_html(path: Path, summaries: Sequence[VideoSummary], failed: Di
 def detection_gates(records, settings: ExposureSettings) -> np.ndarray:
     """Per detection row of ``records``: the index into ``GATES`` of the first gate it fails under ``settings``
     (-1: it qualifies; ``len(GATES)``: its class is not measured), as ``measure_exposure`` decides it."""
-    failed, _, _ = _gate(records.confidence, records.xyxy, records.sharpness, records.frame_size, settings.gates)
+    failed, _, _ = apply_gates(records.confidence, records.xyxy, records.sharpness, records.frame_size, settings.gates)
     if settings.classes is not None:
         failed = np.where(np.isin(records.class_id, settings.classes), failed, len(GATES))
     return failed

@@ -68,7 +68,7 @@ import numpy as np
 
 __all__ = ["FrameRecord", "ClipInfo", "Gates", "QualityWeights", "ExposureSettings", "BrandExposure",
            "ExposureAppearance", "RejectedDetection", "ExposureReport", "measure_exposure", "box_sharpness",
-           "GATES", "SIZE_BANDS", "CENTRE_FRACTION", "frame_peaks"]
+           "GATES", "SIZE_BANDS", "CENTRE_FRACTION", "frame_peaks", "apply_gates"]
 
 GATES = ("confidence", "size_px", "size_share", "edge", "sharpness")
 SIZE_BANDS = (0.025, 0.05, 0.10)              # size-share band edges (Brandmatrix-style 2.5 / 5 / 10 %)
@@ -451,8 +451,11 @@ def _size_score(share: float) -> float:
     return _SIZE_SCORES[int(np.searchsorted(SIZE_BANDS, share, side="right"))]
 
 
-def _gate(confidence, boxes, sharpness, size, gates: Gates) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per detection: index into GATES of the first gate failed (-1: qualifies), the measurement, the limit."""
+def apply_gates(confidence: np.ndarray, boxes: np.ndarray, sharpness: np.ndarray, size: Tuple[int, int],
+                gates: Gates) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The qualifying rules on a set of detections (columns: confidence (N,), xyxy boxes (N, 4), sharpness (N,)
+    with NaN for not measured, in a frame of ``size`` = (w, h)).  Returns, per detection, the index into
+    ``GATES`` of the first gate it fails (-1: it qualifies), the value measured there and the limit."""
     w, h = size
     clipped = _clipped(boxes, size)
     sides = np.clip(clipped[:, 2:] - clipped[:, :2], 0, None)
@@ -508,7 +511,7 @@ def _flatten(frames: Sequence[FrameRecord], clip: ClipInfo, settings: ExposureSe
         keep = np.isin(class_id, settings.classes)
         row, class_id, confidence, boxes, sharpness = row[keep], class_id[keep], confidence[keep], boxes[keep], \
             sharpness[keep]
-    failed, value, limit = _gate(confidence, boxes, sharpness, clip.frame_size, settings.gates)
+    failed, value, limit = apply_gates(confidence, boxes, sharpness, clip.frame_size, settings.gates)
     return _Detections(row, class_id, confidence, boxes, sharpness, failed, value, limit)
 
 
