@@ -9,9 +9,9 @@ Only the pieces that need the compiled library load it, and only when first used
 """
 from __future__ import annotations
 
-import importlib
 import logging
 
+from ._lazy import lazy_names
 from .errors import (  # noqa: F401  (re-exported)
     BackendUnavailable,
     ConfigError,
@@ -58,16 +58,4 @@ __all__ = sorted(
 )
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY, __all__, _SUBMODULES)

@@ -13,7 +13,6 @@ import glob
 import json
 import os
 import re
-import site
 import sys
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Dict, List, Optional
 
 from cffi import FFI
 
+from . import _cuda_libs
 from .errors import ConfigError, CudaError, DarknetError, NativeLibraryError, WeightsError
 
 ABI_VERSION = 2
@@ -56,24 +56,15 @@ def _cdef(header: Path) -> str:
     return match.group(1)
 
 
-def _site_dirs() -> List[str]:
-    dirs = list(sys.path)
-    try:
-        dirs += site.getsitepackages() + [site.getusersitepackages()]
-    except AttributeError:  # some embedded/virtualenv setups
-        pass
-    return [d for d in dict.fromkeys(dirs) if d and os.path.isdir(d)]
-
-
 def _preload_from_wheels(soname: str) -> bool:
-    """Load a CUDA library (e.g. libcudnn.so.9) shipped by an nvidia-* wheel, so the loader finds it by soname."""
-    for base in _site_dirs():
-        for candidate in glob.glob(os.path.join(base, "nvidia", "*", "lib", soname)):
-            try:
-                ctypes.CDLL(candidate)  # RTLD_LOCAL: only satisfies the soname lookup, exports nothing globally
-                return True
-            except OSError:
-                continue
+    """Load a CUDA library (e.g. libcudnn.so.9) shipped by an nvidia-* wheel, so the loader finds it by soname
+    (the last resort after _cuda_libs.prepare, for a library whose dependency only shows when it is loaded)."""
+    for candidate in _cuda_libs.wheel_candidates(soname):
+        try:
+            ctypes.CDLL(candidate)  # RTLD_LOCAL: only satisfies the soname lookup, exports nothing globally
+            return True
+        except OSError:
+            continue
     return False
 
 
@@ -96,7 +87,7 @@ def windows_dll_directories(lib_dir: Path, environ=None, site_dirs: Optional[Lis
         if os.path.isdir(bin_dir):
             versions = [d for d in os.listdir(bin_dir) if d[:1].isdigit() and os.path.isdir(os.path.join(bin_dir, d))]
             found += [os.path.join(bin_dir, d) for d in sorted(versions, key=_version_key, reverse=True)[:1]]
-    for base in _site_dirs() if site_dirs is None else site_dirs:
+    for base in _cuda_libs.site_dirs() if site_dirs is None else site_dirs:
         found += sorted(glob.glob(os.path.join(base, "nvidia", "*", "bin")))
     return [d for d in dict.fromkeys(found) if os.path.isdir(d)]
 
@@ -150,8 +141,7 @@ def load():
         ffi.cdef(_cdef(header))
         from ._blas import locate as locate_blas
         locate_blas()   # OpenBLAS for darknet's CPU gemm (src/pdn_blas.c), from the scipy-openblas32 wheel
-        from ._cuda_libs import prepare as prepare_cuda_libs
-        prepare_cuda_libs(path)   # a CUDA build's cudart/cuBLAS/cuRAND/cuDNN: its RUNPATH, the system, nvidia-* wheels
+        _cuda_libs.prepare(path)   # a CUDA build's cudart/cuBLAS/cuRAND/cuDNN: its RUNPATH, the system, nvidia-* wheels
         lib = _dlopen(ffi, path)
         version = lib.pdn_abi_version()
         if version != ABI_VERSION:

@@ -18,8 +18,9 @@
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 # public name -> module defining it, imported on first access (PEP 562): `pydarknet catalog --help` needs no
 # OpenCV, scipy or native library
@@ -40,14 +41,4 @@ __all__ = ["analyze_catalog", "CatalogResult", "CatalogError", "MergeError", "Po
            "Segment", "plan_segments", "DEFAULT_SEGMENT_SECONDS"]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value   # later lookups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY, __all__)

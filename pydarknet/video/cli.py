@@ -193,18 +193,24 @@ def _detector_class():
     return Detector
 
 
-def _print_summary(analysis: VideoAnalysis) -> None:
+def _print_exposure(first_line: str, exposure, truth) -> None:
+    """The command's summary: ``first_line`` + what was found, a line per brand, the comparison with --truth."""
     from .report_model import summary_lines, truth_lines
-    exposure = analysis.exposure
+
     found = ("a single image: no durations" if exposure.single_frame else
              f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
-    print(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s), {found}")
+    print(f"{first_line}, {found}")
     for line in summary_lines(exposure):
         print(line)
-    if analysis.truth is not None:
-        print(f"against {analysis.truth.source}:")
-        for line in truth_lines(analysis.truth):
+    if truth is not None:
+        print(f"against {truth.source}:")
+        for line in truth_lines(truth):
             print(line)
+
+
+def _print_summary(analysis: VideoAnalysis) -> None:
+    _print_exposure(f"{analysis.stats.frames} frames in {analysis.seconds:.1f} s ({analysis.fps:.1f} frames/s)",
+                    analysis.exposure, analysis.truth)
     for kind, path in analysis.outputs.items():
         print(f"wrote {kind}: {path}")
 
@@ -282,7 +288,6 @@ def _remeasure(args: argparse.Namespace) -> int:
     from .exposure_records import read_frame_records
     from .exposure_truth import read_truth_csv
     from .report import recorded_settings, remeasure
-    from .report_model import summary_lines, truth_lines
 
     given = [f"--{name.replace('_', '-')}" for name, unset in _VIDEO_ONLY if getattr(args, name) != unset]
     if args.video is not None:
@@ -308,16 +313,8 @@ def _remeasure(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: --classes: {error}", file=sys.stderr)
             return 1
     report = remeasure(recorded, settings, args.report, truth=truth, truth_source=args.truth or "")
-    exposure = report.exposure
-    found = ("a single image: no durations" if exposure.single_frame else
-             f"{len(exposure.appearances)} appearance(s) of >= {exposure.settings.min_duration:g} s")
-    print(f"{exposure.frames_analysed} frames remeasured from {report.remeasured_from} (no video decoded), {found}")
-    for line in summary_lines(exposure):
-        print(line)
-    if report.truth is not None:
-        print(f"against {report.truth.source}:")
-        for line in truth_lines(report.truth):
-            print(line)
+    _print_exposure(f"{report.exposure.frames_analysed} frames remeasured from {report.remeasured_from} (no video "
+                    f"decoded)", report.exposure, report.truth)
     if report.path is not None:
         missing = sum(1 for a in report.appearances if not a.thumbnail)
         kept = f"; {missing} of {len(report.appearances)} appearances without a thumbnail (their best frame " \
