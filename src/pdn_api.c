@@ -620,7 +620,9 @@ static int forward(pdn_detector *d, int input_on_device)
 }
 
 /* darknet announces its CPU features ("Used AVX") on its first forward pass in the process: keep that out of the
- * user's terminal unless they asked for darknet's chatter. */
+ * user's terminal unless they asked for darknet's chatter.  init_cpu() makes the announcement here, on this
+ * (capturing) thread: left to the forward pass, it comes from whichever OpenMP worker first runs a kernel that
+ * asks, and that thread captures nothing. */
 static int quiet_first_forward(pdn_detector *d, int input_on_device)
 {
     static int first_done;
@@ -629,6 +631,7 @@ static int quiet_first_forward(pdn_detector *d, int input_on_device)
     if (first_done || d->verbose) return forward(d, input_on_device);
     lock_loads();
     pdn_capture_begin(&capture);
+    init_cpu();
     rc = forward(d, input_on_device);
     pdn_capture_end(&capture, NULL, 0);
     first_done = 1;

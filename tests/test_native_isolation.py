@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,19 @@ def test_verbose_load_still_prints_darknets_layer_table(yolo_cfg, yolo_weights):
     """)
     assert result.returncode == 0, result.stderr
     assert "yolo" in (result.stdout + result.stderr) and "conv" in (result.stdout + result.stderr)
+
+
+@needs_hooks
+def test_darknets_first_forward_pass_prints_nothing(yolo_cfg, yolo_weights):
+    """darknet announces " Used AVX " once per process, from whichever thread first asks for the CPU features;
+    with OpenMP that was a worker thread, outside the capture, so it reached the terminal on the first detect."""
+    image = Path(__file__).resolve().parent.parent / "darknet" / "data" / "dog.jpg"
+    result = run_python(f"""
+        import os
+        os.environ["OMP_NUM_THREADS"] = "2"   # the worker threads that used to announce it
+        from pydarknet import Detector
+        with Detector({str(yolo_cfg)!r}, {str(yolo_weights)!r}, device="cpu", backend="darknet") as det:
+            assert len(det.detect({str(image)!r})) > 0
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
