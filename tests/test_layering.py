@@ -26,8 +26,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE = ("errors", "_typing", "_lazy", "atomic", "resources", "image_headers", "images", "darknet_files", "netfiles", "cfg",
-        "boxes", "metrics", "detections", "anchors", "pretrained", "_blas", "_cuda_libs", "_native",
+CORE = ("errors", "_typing", "_lazy", "atomic", "resources", "image_headers", "images", "darknet_files", "netfiles",
+        "cfg", "boxes", "metrics", "detections", "anchors", "pretrained", "_blas", "_cuda_libs", "_native",
         "_native_detector", "_opencv_backend", "detector", "cli_errors")
 CORE_MODULES = {"pydarknet", *(f"pydarknet.{name}" for name in CORE)}
 HIGHER_PACKAGES = ("pydarknet.datasets", "pydarknet.video", "pydarknet.catalog", "pydarknet.training")
