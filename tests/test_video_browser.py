@@ -5,6 +5,7 @@ image links, as a browser sees them.  Skipped where no Chromium/Chrome is instal
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from pydarknet.detections import class_color
-from pydarknet.video.analyze import analyze_video
+from pydarknet.video.analyze import analyze_video, default_settings
 from pydarknet.video.sample_clip import GroundTruthDetector, SimpleMarks, example_schedule, make_clip
 
 BROWSER = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
@@ -27,7 +28,12 @@ def test_headless_chromium_renders_the_report(tmp_path):
     truth = make_clip(tmp_path / "clip.mp4", example_schedule((320, 240), 4.0), size=(320, 240), fps=25,
                       seconds=4.0, marks=SimpleMarks(3), stamp_index=True)
     detector = GroundTruthDetector(truth, jitter=1.0)
-    analysis = analyze_video(detector.detect_batch, truth.path, detector.class_names, report=tmp_path / "report")
+    # every placement of the schedule lasts >= 0.8 s: with appearances counted from 0.5 s, every brand has a
+    # timeline bar and a thumbnail (the default 1 s minimum would drop Initech's 0.8 s one)
+    settings = dataclasses.replace(default_settings(0.25), min_duration=0.5)
+    analysis = analyze_video(detector.detect_batch, truth.path, detector.class_names, report=tmp_path / "report",
+                             settings=settings)
+    assert all(brand.appearances for brand in analysis.exposure.brands)
     screenshot = tmp_path / "screenshot.png"
     command = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1280,1600",
