@@ -297,3 +297,21 @@ def test_outputs_and_the_command_line(reference, clips, model, tmp_path, capsys)
     assert main(["catalog", str(clips["b"]), "--cfg", str(model["cfg"]), "--weights", str(model["weights"]),
                  "--names", str(model["names"]), "--out", str(tmp_path / "cli2"), "--classes", "zebra-logo"]) == 1
     assert "unknown class 'zebra-logo'" in capsys.readouterr().err and not (tmp_path / "cli2").exists()
+
+
+def test_brand_totals_count_titles_with_clear_exposure_and_leave_undefined_indexes_undefined():
+    """A brand only detected (no clear exposure) in a title is not "in" that title, and a brand with no clear
+    exposure anywhere has no quality index (not 0.00, which would read as the worst exposure)."""
+    from types import SimpleNamespace
+
+    from pydarknet.catalog.catalog_report import brand_totals
+
+    def brand(name, clear, quality, appearances, detections):
+        return {"brand": name, "clear_seconds": clear, "quality_seconds": quality, "appearances": appearances,
+                "detections": detections, "media_value": None}
+
+    totals = brand_totals([SimpleNamespace(brands=[brand("car", 2.0, 1.5, 1, 50), brand("tie", 0.0, 0.0, 0, 3)]),
+                           SimpleNamespace(brands=[brand("car", 0.0, 0.0, 0, 2)])])
+    assert list(totals) == ["car", "tie"]
+    assert totals["car"]["titles"] == 1 and totals["car"]["quality_index"] == 0.75
+    assert totals["tie"]["titles"] == 0 and totals["tie"]["quality_index"] is None

@@ -32,7 +32,7 @@ import numpy as np
 from ..atomic import AtomicFile, atomic_write_bytes
 from ..detections import class_color
 from ..video.exposure import GATES, ExposureSettings, apply_gates
-from ..video.timeline import clock
+from ..video.timeline import clock, time_ticks
 from .errors import CatalogError
 from .video_report import VideoSummary
 
@@ -46,8 +46,9 @@ NOT_MEASURED = "classes"   # the gate column of a class left out by the settings
 
 
 def brand_totals(summaries: Sequence[VideoSummary]) -> Dict[str, Dict[str, float]]:
-    """brand -> {clear_seconds, appearances, quality_seconds, quality_index, media_value (None without a rate),
-    detections, titles} over all videos, most clear seconds first."""
+    """brand -> {clear_seconds, appearances, quality_seconds, quality_index (None without clear exposure: undefined),
+    media_value (None without a rate), detections, titles (those where it has clear exposure)} over all videos,
+    most clear seconds first."""
     totals: Dict[str, Dict] = {}
     for summary in summaries:
         for b in summary.brands:
@@ -58,12 +59,17 @@ def brand_totals(summaries: Sequence[VideoSummary]) -> Dict[str, Dict[str, float
             t["appearances"] += b["appearances"]
             t["quality_seconds"] += b["quality_seconds"]
             t["detections"] += b["detections"]
-            t["titles"] += 1
+            t["titles"] += 1 if b["clear_seconds"] > 0 else 0
             if b["media_value"] is not None:
                 t["media_value"] = (t["media_value"] or 0.0) + b["media_value"]
     for t in totals.values():
-        t["quality_index"] = t["quality_seconds"] / t["clear_seconds"] if t["clear_seconds"] > 0 else 0.0
+        t["quality_index"] = t["quality_seconds"] / t["clear_seconds"] if t["clear_seconds"] > 0 else None
     return dict(sorted(totals.items(), key=lambda item: (-item[1]["clear_seconds"], item[0])))
+
+
+def _index(value) -> str:
+    """A quality index for the page: "-" where it is undefined (no clear exposure)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _csv_value(value):
@@ -123,10 +129,9 @@ def _timeline_svg(summary: VideoSummary, brands: List[Tuple[str, int]], width: i
                          f'fill="{_rgb(class_id)}" stroke="#333" stroke-width="0.4">'
                          f'<title>{html.escape(name)} {clock(a["start"])}-{clock(a["end"])}</title></rect>')
     axis_y = lane * len(mine) + 12
-    for k in range(5):
-        x = label + plot * k / 4
-        parts.append(f'<text x="{x:.1f}" y="{axis_y}" font-size="10" text-anchor="middle">'
-                     f'{clock(start + span * k / 4, 0)}</text>')
+    for tick, text in zip(*time_ticks(start, start + span)):   # round steps, every label different
+        x = label + plot * (tick - start) / span
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" font-size="10" text-anchor="middle">{text}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -159,7 +164,7 @@ def write_catalog_html(path: Path, summaries: Sequence[VideoSummary], failed: Di
             if valued else ""
         out.append(f"<tr><td class='t'><span class='sw' style='background:{_rgb(class_ids[name])}'></span>"
                    f"{e(name)}</td><td>{clock(t['clear_seconds'])}</td><td>{100 * share:.2f}%</td>"
-                   f"<td>{int(t['appearances'])}</td><td>{t['quality_index']:.2f}</td>"
+                   f"<td>{int(t['appearances'])}</td><td>{_index(t['quality_index'])}</td>"
                    f"<td>{clock(t['quality_seconds'])}</td>{value}<td>{int(t['titles'])}</td>"
                    f"<td>{int(t['detections'])}</td></tr>")
     out.append("</table>")
@@ -179,8 +184,9 @@ def write_catalog_html(path: Path, summaries: Sequence[VideoSummary], failed: Di
                        f"<td>{clock(cell['clear_seconds'])} ({cell['quality_index']:.2f})</td>")
         out.append(f"<td>{clock(sum(b['clear_seconds'] for b in s.brands))}</td></tr>")
     out.append(f"<tr class='total'><td class='t'>total</td><td>{clock(runtime)}</td>")
-    out.extend(f"<td>{clock(totals[name]['clear_seconds'])} ({totals[name]['quality_index']:.2f})</td>"
-               for name, _ in brands)
+    out.extend(f"<td>{clock(totals[name]['clear_seconds'])}"
+               + (f" ({totals[name]['quality_index']:.2f})" if totals[name]["quality_index"] is not None else "")
+               + "</td>" for name, _ in brands)
     out.append(f"<td>{clock(sum(t['clear_seconds'] for t in totals.values()))}</td></tr></table>")
     out.append("<p>Clear exposure: the seconds of a brand's appearances, runs of frames where it passed every gate "
                "(confidence, size, edge, sharpness), short misses bridged, runs shorter than the minimum duration "

@@ -119,7 +119,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         value = f", media value {totals['media_value']:,.2f}{currency}" if totals["media_value"] is not None else ""
         print(f"  {brand}: {clock(totals['clear_seconds'])} clear exposure in {int(totals['titles'])} title(s), "
               f"{int(totals['appearances'])} appearance(s) of >= {exposure.min_duration:g} s, quality index "
-              f"{totals['quality_index']:.2f}{value}")
+              f"{'-' if totals['quality_index'] is None else format(totals['quality_index'], '.2f')}{value}")
     for title, why in result.failed.items():
         print(f"{PROG}: failed: {title}: {' '.join(why.split())}", file=sys.stderr)
     print(f"wrote {result.out / 'catalog.html'}, {result.out / 'catalog.csv'}, {result.detections_path}")
