@@ -642,32 +642,42 @@ def _visible_frames(flat: _Detections, qualifies: np.ndarray, brand_ids: Sequenc
                           order[largest_local], grid_row, grid_col)
 
 
-def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
-                     settings: Optional[ExposureSettings] = None) -> ExposureReport:
-    """The exposure report of a clip from its per-frame records (see the module docstring for every definition).
+@dataclass
+class _Runs:
+    """What ``measure_exposure`` and its frame-by-frame reference both start from: the frames' timing, every
+    detection flattened with its gate outcome, and each brand's appearances (runs of qualifying frames, bridged,
+    at least ``min_duration`` long), before anything that depends on the other brands."""
 
-    Gives the same report as ``exposure_reference.measure_exposure_reference`` (one frame at a time), with the
-    per-frame parts of every brand computed at once: under a second for the 180,000 frames of a 2-hour film."""
-    settings = settings if settings is not None else ExposureSettings()
-    frames = list(frames)
+    indices: np.ndarray       # frame index per record
+    times: np.ndarray         # timestamp per record
+    durations: np.ndarray     # seconds each record stands for
+    start: float
+    runtime: float
+    flat: _Detections
+    weights: np.ndarray       # quality-index weights, normalised
+    qualifies: np.ndarray     # per detection: passed every gate
+    confident: np.ndarray     # per detection: passed the confidence gate (the ungated count)
+    brand_ids: List[int]
+    runs_of: Dict[int, List[Tuple[np.ndarray, float, float]]]   # class -> [(visible rows, start, end)]
+    visible: np.ndarray       # (brand, record): inside a kept appearance
+    brands_in_frame: np.ndarray
+
+
+def _appearance_runs(frames: Sequence[FrameRecord], clip: ClipInfo, settings: ExposureSettings) -> _Runs:
     indices = np.array([f.index for f in frames], np.int64)
     times = np.array([f.timestamp for f in frames], np.float64)
     if len(frames) > 1 and (np.any(np.diff(indices) <= 0) or np.any(np.diff(times) < 0)):
         bad = int(np.flatnonzero((np.diff(indices) <= 0) | (np.diff(times) < 0))[0]) + 1
         raise ValueError(f"frame records must come in frame order: frame {indices[bad]} at {times[bad]:.3f} s "
                          f"follows frame {indices[bad - 1]} at {times[bad - 1]:.3f} s")
-    period = clip.sample_period
-    durations = _frame_durations(times, period, clip.end_time)
+    durations = _frame_durations(times, clip.sample_period, clip.end_time)
     start = float(times[0]) if len(times) else 0.0
     runtime = float(times[-1] + durations[-1] - times[0]) if len(times) else 0.0
     flat = _flatten(frames, clip, settings)
-    weights = settings.weights.normalised()
     qualifies = flat.failed < 0
     confident = flat.confidence >= settings.gates.min_confidence - 1e-12
-
-    # 1. appearances of every brand (runs of qualifying frames), before anything that depends on the others
     brand_ids = sorted(set(flat.class_id[confident].tolist()))
-    runs_of: Dict[int, List[Tuple[np.ndarray, float, float]]] = {}   # class -> [(visible rows, start, end)]
+    runs_of: Dict[int, List[Tuple[np.ndarray, float, float]]] = {}
     visible = np.zeros((len(brand_ids), len(frames)), bool)
     for b, class_id in enumerate(brand_ids):
         rows = np.unique(flat.row[qualifies & (flat.class_id == class_id)])
@@ -678,9 +688,42 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
                 kept.append((rows[first:last + 1], float(run_start), float(run_end)))
                 visible[b, rows[first:last + 1]] = True
         runs_of[class_id] = kept
-    brands_in_frame = visible.sum(axis=0)
+    return _Runs(indices, times, durations, start, runtime, flat, settings.weights.normalised(), qualifies,
+                 confident, brand_ids, runs_of, visible, visible.sum(axis=0))
 
-    # 2. the parts of every (brand, visible frame); then per appearance and per brand
+
+def _brand_timing(runs: _Runs, b: int, class_id: int) -> Dict[str, Any]:
+    """A brand's figures that need no per-frame parts: qualifying and ungated seconds, first and last seen, and
+    its rejected detections per gate."""
+    qualifying_rows = np.unique(runs.flat.row[runs.qualifies & (runs.flat.class_id == class_id)])
+    ungated_rows = np.unique(runs.flat.row[runs.confident & (runs.flat.class_id == class_id)])
+    rejected_by_gate = [(gate, int(((runs.flat.class_id == class_id) & (runs.flat.failed == g)).sum()))
+                        for g, gate in enumerate(GATES)]
+    return dict(
+        qualifying_seconds=float(runs.durations[qualifying_rows].sum()),
+        ungated_seconds=float(runs.durations[ungated_rows].sum()),
+        first_qualifying=float(runs.times[qualifying_rows[0]]) if len(qualifying_rows) else
+        float(runs.times[ungated_rows[0]]),
+        last_qualifying=float(runs.times[qualifying_rows[-1]]) if len(qualifying_rows) else
+        float(runs.times[ungated_rows[-1]]),
+        visible_last=float(runs.times[np.flatnonzero(runs.visible[b])[-1]]) if runs.visible[b].any() else None,
+        rejected=tuple((gate, n) for gate, n in rejected_by_gate if n))
+
+
+def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
+                     settings: Optional[ExposureSettings] = None) -> ExposureReport:
+    """The exposure report of a clip from its per-frame records (see the module docstring for every definition).
+
+    Gives the same report as ``exposure_reference.measure_exposure_reference`` (one frame at a time), with the
+    per-frame parts of every brand computed at once: under a second for the 180,000 frames of a 2-hour film."""
+    settings = settings if settings is not None else ExposureSettings()
+    frames = list(frames)
+    runs = _appearance_runs(frames, clip, settings)
+    flat, weights, qualifies, brand_ids = runs.flat, runs.weights, runs.qualifies, runs.brand_ids
+    indices, times, durations, visible = runs.indices, runs.times, runs.durations, runs.visible
+    runs_of, brands_in_frame = runs.runs_of, runs.brands_in_frame
+
+    # the parts of every (brand, visible frame) at once; then per appearance and per brand
     parts = _visible_frames(flat, qualifies, brand_ids, visible, clip, settings, weights)
     frame_d = durations[parts.row]
     frame_brands = brands_in_frame[parts.row]
@@ -692,7 +735,6 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
     per_brand: Dict[int, Dict[str, Any]] = {}
     for b, class_id in enumerate(brand_ids):
         name = clip.brand(class_id)
-        mine = qualifies & (flat.class_id == class_id)
         k0, k1 = int(brand_first[b]), int(brand_first[b + 1])     # its visible frames: parts[k0:k1]
         k = k0
         for rows, run_start, run_end in runs_of[class_id]:
@@ -722,30 +764,37 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
                             confidence_mean=float(np.mean(run_conf)), confidence_min=float(np.min(run_conf)),
                             confidence_max=float(np.max(run_conf)), best_frame=int(indices[rows[best]]),
                             best_box=tuple(float(v) for v in flat.boxes[parts.largest[k - len(rows) + best]])))
-        mine_log = [row for row in log if row["class_id"] == class_id]
         d = frame_d[k0:k1]
         bands, heat = np.zeros(4), np.zeros((3, 3))
         np.add.at(bands, band[k0:k1], d)                    # in frame order, like a loop
         np.add.at(heat, (parts.grid_row[k0:k1], parts.grid_col[k0:k1]), d)
-        qualifying_rows = np.unique(flat.row[mine])
-        ungated_rows = np.unique(flat.row[confident & (flat.class_id == class_id)])
-        rejected_by_gate = [(gate, int(((flat.class_id == class_id) & (flat.failed == g)).sum()))
-                            for g, gate in enumerate(GATES)]
         per_brand[class_id] = dict(
-            name=name, log=mine_log, bands=bands, heat=heat, share_values=parts.share[k0:k1], share_weights=d,
+            name=name, bands=bands, heat=heat, share_values=parts.share[k0:k1], share_weights=d,
             confidences=flat.confidence[parts.order[parts.first[k0]:parts.first[k1]]],
             solus=_sequential_sum(d[frame_brands[k0:k1] == 1]),
             clutter_sum=_sequential_sum(d * frame_brands[k0:k1]),
-            detections=int(parts.first[k1] - parts.first[k0]),
-            qualifying_seconds=float(durations[qualifying_rows].sum()),
-            ungated_seconds=float(durations[ungated_rows].sum()),
-            first_qualifying=float(times[qualifying_rows[0]]) if len(qualifying_rows) else
-            float(times[ungated_rows[0]]),
-            last_qualifying=float(times[qualifying_rows[-1]]) if len(qualifying_rows) else
-            float(times[ungated_rows[-1]]),
-            visible_last=float(times[np.flatnonzero(visible[b])[-1]]) if visible[b].any() else None,
-            rejected=tuple((gate, n) for gate, n in rejected_by_gate if n))
+            detections=int(parts.first[k1] - parts.first[k0]), **_brand_timing(runs, b, class_id))
 
+    failed = np.flatnonzero(~qualifies)
+    failed_rows = flat.row[failed]
+    rejected = tuple(
+        RejectedDetection(frame, time, clip.brand(class_id), class_id, confidence, x1, y1, x2, y2, GATES[gate], value,
+                          limit)
+        for frame, time, class_id, confidence, (x1, y1, x2, y2), gate, value, limit in zip(
+            indices[failed_rows].tolist(), times[failed_rows].tolist(), flat.class_id[failed].tolist(),
+            flat.confidence[failed].tolist(), flat.boxes[failed].tolist(), flat.failed[failed].tolist(),
+            flat.value[failed].tolist(), flat.limit[failed].tolist()))
+    return _report(runs, clip, settings, log, per_brand, rejected)
+
+
+def _report(runs: _Runs, clip: ClipInfo, settings: ExposureSettings, log: List[Dict[str, Any]],
+            per_brand: Dict[int, Dict[str, Any]], rejected: Tuple[RejectedDetection, ...]) -> ExposureReport:
+    """The report from the appearance log (one dict per appearance) and each brand's sums (``per_brand``: name,
+    bands, heat, share_values/share_weights of its visible frames, confidences, solus, clutter_sum, detections and
+    ``_brand_timing``'s figures), however they were computed."""
+    runtime, durations, visible, brand_ids = runs.runtime, runs.durations, runs.visible, runs.brand_ids
+    for class_id, p in per_brand.items():
+        p["log"] = [row for row in log if row["class_id"] == class_id]
     log.sort(key=lambda row: (row["start"], row["brand"]))
     appearances = tuple(ExposureAppearance(id=n, **row) for n, row in enumerate(log, 1))
     ids = {(a.class_id, a.start): a.id for a in appearances}
@@ -791,17 +840,8 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
             detections=p["detections"], rejected=p["rejected"]))
     brands.sort(key=lambda b: (-round(b.clear_seconds, 9), -round(b.ungated_seconds, 9), b.brand))
 
-    failed = np.flatnonzero(~qualifies)
-    failed_rows = flat.row[failed]
-    rejected = tuple(
-        RejectedDetection(frame, time, clip.brand(class_id), class_id, confidence, x1, y1, x2, y2, GATES[gate], value,
-                          limit)
-        for frame, time, class_id, confidence, (x1, y1, x2, y2), gate, value, limit in zip(
-            indices[failed_rows].tolist(), times[failed_rows].tolist(), flat.class_id[failed].tolist(),
-            flat.confidence[failed].tolist(), flat.boxes[failed].tolist(), flat.failed[failed].tolist(),
-            flat.value[failed].tolist(), flat.limit[failed].tolist()))
     on_screen = np.zeros(4)
-    np.add.at(on_screen, np.minimum(brands_in_frame, 3), durations)
+    np.add.at(on_screen, np.minimum(runs.brands_in_frame, 3), durations)
     together = []
     for a in range(len(brand_ids)):
         for b in range(a + 1, len(brand_ids)):
@@ -809,8 +849,9 @@ def measure_exposure(frames: Sequence[FrameRecord], clip: ClipInfo,
             if both.any():
                 together.append((clip.brand(brand_ids[a]), clip.brand(brand_ids[b]), float(durations[both].sum())))
     together.sort(key=lambda item: (-item[2], item[0], item[1]))
-    return ExposureReport(clip, settings, len(frames), start, runtime, len(frames) == 1, tuple(brands),
-                          appearances, rejected, _four_floats(on_screen), tuple(together))
+    frames = len(runs.indices)
+    return ExposureReport(clip, settings, frames, runs.start, runtime, frames == 1, tuple(brands), appearances,
+                          rejected, _four_floats(on_screen), tuple(together))
 
 
 def records_from_appearances(appearances: Iterable, frame_indices: Sequence[int], timestamps: Sequence[float]
