@@ -26,9 +26,10 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from ..atomic import atomic_write_bytes
 from ..errors import DarknetError
 from ..video.exposure import ExposureSettings
+from ..video.source import SourceInfo
 from .errors import CatalogError
 from .merge import merge_segments
-from .segments import Segment, VideoProbe
+from .segments import Segment
 from .store import load_records, save_records, summary_path, video_folder
 from .video_report import VideoSummary, clip_info, write_video_report
 from .worker import SegmentResult
@@ -42,7 +43,7 @@ _RETRIES = 1
 class Detected:
     """A freshly detected video: its plan and every segment's result."""
 
-    probe: VideoProbe
+    probe: SourceInfo
     segments: List[Segment]
     parts: Dict[int, SegmentResult]
     stride: int

@@ -18,9 +18,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..video.source import SourceInfo
 from .errors import MergeError
 from .records import FrameRecords
-from .segments import Segment, VideoProbe
+from .segments import Segment
 from .worker import SegmentResult
 
 __all__ = ["VideoJob", "MergedVideo", "merge_segments"]
@@ -32,7 +33,7 @@ class VideoJob:
 
     video_id: str
     path: str
-    probe: Optional[VideoProbe]     # None for a video only measured again (its records are stored)
+    probe: Optional[SourceInfo]     # None for a video only measured again (its records are stored)
     segments: List[Segment]
     fingerprint: Dict
     parts: Dict[int, SegmentResult] = field(default_factory=dict)

@@ -26,31 +26,11 @@ from typing import Dict, Generator, Iterable, List, Optional
 import cv2
 import numpy as np
 
-from ..video.source import DEFAULT_FPS, Frame, VideoFileSource
+from ..video.source import DEFAULT_FPS, Frame, SourceInfo, VideoFileSource
 
-__all__ = ["VideoProbe", "Segment", "probe_video", "plan_segments", "SegmentFileSource", "read_frames"]
+__all__ = ["Segment", "probe_video", "plan_segments", "SegmentFileSource", "read_frames"]
 
 _MIN_LAST_FRACTION = 0.5   # a last segment shorter than this fraction of a segment joins the one before
-
-
-@dataclass(frozen=True)
-class VideoProbe:
-    """What the container of a video says, read once by the planner."""
-
-    path: str
-    width: int
-    height: int
-    fps: float
-    frame_count: Optional[int]
-    fps_assumed: bool = False
-
-    @property
-    def size(self):
-        return self.width, self.height
-
-    @property
-    def duration(self) -> Optional[float]:
-        return None if self.frame_count is None else self.frame_count / self.fps
 
 
 @dataclass(frozen=True)
@@ -63,11 +43,11 @@ class Segment:
         return index >= self.start and (self.stop is None or index < self.stop)
 
 
-def probe_video(path) -> VideoProbe:
-    """Open the video (a ``VideoSourceError`` names the file when it cannot be read) and return its header facts."""
+def probe_video(path) -> SourceInfo:
+    """Open the video (a ``VideoSourceError`` names the file when it cannot be read) and return its header facts
+    (``SourceInfo``: its ``name`` is the path)."""
     with VideoFileSource(path) as source:
-        info = source.info
-    return VideoProbe(str(path), info.width, info.height, info.fps, info.frame_count, info.fps_assumed)
+        return source.info
 
 
 def plan_segments(frame_count: Optional[int], fps: float, stride: int = 1,

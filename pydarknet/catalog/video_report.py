@@ -16,8 +16,9 @@ from typing import Dict, Sequence, Tuple
 
 from ..video.exposure import ClipInfo, ExposureReport, ExposureSettings, measure_exposure
 from ..video.report import Report, ReportBuilder
+from ..video.source import SourceInfo
 from .records import FrameRecords
-from .segments import VideoProbe, read_frames
+from .segments import read_frames
 
 __all__ = ["VideoSummary", "clip_info", "write_video_report", "summarize"]
 
@@ -50,9 +51,9 @@ class VideoSummary:
                    data.get("currency", ""))
 
 
-def clip_info(probe: VideoProbe, class_names: Sequence[str], stride: int) -> ClipInfo:
+def clip_info(probe: SourceInfo, class_names: Sequence[str], stride: int) -> ClipInfo:
     """The ``ClipInfo`` ``pydarknet video`` measures a whole file with (its name as given: the absolute path)."""
-    return ClipInfo(probe.fps, probe.size, tuple(class_names), stride, probe.duration, probe.path)
+    return ClipInfo(probe.fps, probe.size, tuple(class_names), stride, probe.duration, probe.name)
 
 
 def summarize(exposure: ExposureReport, title: str, truncated: bool) -> VideoSummary:
