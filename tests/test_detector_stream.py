@@ -11,6 +11,7 @@ import weakref
 import cv2
 import numpy as np
 import pytest
+from conftest import rss_mb
 
 import pydarknet.detector as detector_module
 from pydarknet import DarknetError, Detector
@@ -145,14 +146,6 @@ def test_native_detector_owns_and_frees_its_handle(yolo_cfg, yolo_weights):
         native.detect([frame], 0.25, 0.45, -1)
     with pytest.raises(ValueError, match="thresholds out of range"):   # darknet's own check, raised once
         NativeDetector(yolo_cfg, yolo_weights, 1, -1, False).detect([frame], 2.0, 0.45, -1)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc (Linux)")
