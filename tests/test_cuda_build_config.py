@@ -12,13 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from test_build_config import CMAKE, REPO  # the cmake of the test extra, else one on PATH
 
-REPO = Path(__file__).resolve().parent.parent
-try:   # the cmake package of the test extra, else one on PATH
-    import cmake as _cmake
-    CMAKE = str(Path(_cmake.CMAKE_BIN_DIR) / "cmake")
-except (ImportError, AttributeError):
-    CMAKE = shutil.which("cmake")
 pytestmark = [pytest.mark.skipif(CMAKE is None, reason="no cmake (pip install '.[test]' brings one)"),
               pytest.mark.skipif(not (REPO / "darknet" / "src").is_dir(), reason="the darknet submodule is empty"),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the wheel route is for Linux")]
