@@ -307,6 +307,10 @@ static int parse_and_load(pdn_detector *d, const char *cfg_path, const char *wei
     gpu_index = d->gpu;
     if (d->gpu >= 0) cuda_set_device(d->gpu);
 #endif
+    /* darknet announces the CPU features it found ("Used AVX", "Used FMA & AVX2") the first time a kernel asks,
+     * once per process.  Asked here, the announcement lands in this load's capture; left to the forward pass,
+     * it comes from whichever OpenMP worker runs a kernel first, a thread that captures nothing. */
+    init_cpu();
     d->net = (network *)xcalloc(1, sizeof(network));
     *d->net = parse_network_cfg_custom((char *)cfg_path, batch, 1);
     g->kind = PDN_ERR_WEIGHTS;
@@ -619,26 +623,6 @@ static int forward(pdn_detector *d, int input_on_device)
     return 0;
 }
 
-/* darknet announces its CPU features ("Used AVX") on its first forward pass in the process: keep that out of the
- * user's terminal unless they asked for darknet's chatter.  init_cpu() makes the announcement here, on this
- * (capturing) thread: left to the forward pass, it comes from whichever OpenMP worker first runs a kernel that
- * asks, and that thread captures nothing. */
-static int quiet_first_forward(pdn_detector *d, int input_on_device)
-{
-    static int first_done;
-    pdn_capture capture;
-    int rc;
-    if (first_done || d->verbose) return forward(d, input_on_device);
-    lock_loads();
-    pdn_capture_begin(&capture);
-    init_cpu();
-    rc = forward(d, input_on_device);
-    pdn_capture_end(&capture, NULL, 0);
-    first_done = 1;
-    unlock_loads();
-    return rc;
-}
-
 PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const int *heights, const int *widths,
                           const int64_t *strides, float thresh, float nms_thresh, int letterbox)
 {
@@ -655,7 +639,7 @@ PDN_EXPORT int pdn_detect(pdn_detector *d, int n, const uint8_t **images, const 
     t0 = pdn_now_ms();
     if (prepare(d, n, images, heights, widths, strides, letterbox, d->stage ? NULL : d->input)) return -1;
     t1 = pdn_now_ms();
-    if (quiet_first_forward(d, d->stage != NULL)) return -1;
+    if (forward(d, d->stage != NULL)) return -1;
     t2 = pdn_now_ms();
     d->post.res_count = 0;
     for (i = 0; i < n; ++i) {
